@@ -1,0 +1,101 @@
+"""Running the four services as local processes against a stack, each with its own role and health port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from dealreg_devstack.procs import free_port, pid_alive, tail, wait_until
+from dealreg_devstack.provision import SERVICES, Stack
+
+
+@dataclass
+class ServiceProcess:
+    service: str
+    health_port: int
+    log_path: Path
+    proc: subprocess.Popen[bytes]
+    _log: IO[bytes] = field(repr=False)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    async def ready(self) -> bool:
+        async with httpx.AsyncClient(timeout=2) as client:
+            response = await client.get(f"http://127.0.0.1:{self.health_port}/readyz")
+            return response.status_code == 200
+
+    def stop(self, *, kill: bool = False, timeout_s: float = 30) -> int:
+        """SIGTERM (drains in-flight work) or SIGKILL; returns the exit code."""
+        if self.alive:
+            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self._log.close()
+        return code
+
+
+def service_env(stack: Stack, service: str, *, health_port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEALREG_")}
+    env.update(
+        DEALREG_KAFKA_BOOTSTRAP=stack.kafka_bootstrap,
+        DEALREG_DATABASE_URL=stack.service_dsn(service),
+        DEALREG_HEALTH_PORT=str(health_port),
+        DEALREG_LOG_FORMAT="json",
+    )
+    env.update(extra or {})
+    return env
+
+
+def start_service(
+    stack: Stack, service: str, *, log_dir: Path, extra_env: dict[str, str] | None = None, replica: int = 0
+) -> ServiceProcess:
+    port = free_port()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / (f"{service}.log" if replica == 0 else f"{service}-{replica}.log")
+    log = log_path.open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", f"dealreg_{service}"],
+        env=service_env(stack, service, health_port=port, extra=extra_env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    return ServiceProcess(service, port, log_path, proc, log)
+
+
+async def wait_ready(processes: list[ServiceProcess], *, timeout_s: float = 90) -> None:
+    for p in processes:
+        try:
+            await wait_until(p.ready, timeout_s=timeout_s, what=f"service {p.service}", alive=lambda p=p: p.alive)
+        except (RuntimeError, TimeoutError) as exc:
+            raise RuntimeError(f"{exc}; last lines of {p.log_path}:\n{tail(p.log_path)}") from None
+
+
+async def start_all(
+    stack: Stack, *, log_dir: Path, extra_env: dict[str, dict[str, str]] | None = None
+) -> dict[str, ServiceProcess]:
+    processes = {s: start_service(stack, s, log_dir=log_dir, extra_env=(extra_env or {}).get(s)) for s in SERVICES}
+    try:
+        await wait_ready(list(processes.values()))
+    except BaseException:
+        stop_all(processes)
+        raise
+    return processes
+
+
+def stop_all(processes: dict[str, ServiceProcess]) -> None:
+    for p in processes.values():
+        if p.alive or pid_alive(p.proc.pid):
+            p.stop()

@@ -1,0 +1,1 @@
+"""dealreg intake service."""

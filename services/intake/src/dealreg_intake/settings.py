@@ -1,0 +1,17 @@
+"""Intake's settings (DEALREG_*), validated at start."""
+
+from __future__ import annotations
+
+from dealreg_shared.regions import parse_regions
+from dealreg_shared.settings import ServiceSettings
+from pydantic import Field, field_validator
+
+
+class IntakeSettings(ServiceSettings):
+    regions: str = Field(default="", description="JSON region → countries table; empty: the built-in one")
+
+    @field_validator("regions")
+    @classmethod
+    def _regions_parse(cls, value: str) -> str:
+        parse_regions(value)
+        return value

@@ -1,0 +1,85 @@
+"""Notify's subscribers, its delivery worker, and its one wiring point, `build_app`."""
+
+from __future__ import annotations
+
+import structlog
+from dealreg_shared.consumer import Incoming
+from dealreg_shared.contracts import (
+    DecisionRefused,
+    EventType,
+    PartnerApplicationRejected,
+    PartnerApplicationVetted,
+    PartnerApproved,
+    PartnerStatusChanged,
+    RegistrationStatusChanged,
+)
+from dealreg_shared.db import Conn
+from dealreg_shared.outbox import Outbox
+from dealreg_shared.runtime import ServiceRuntime
+from dealreg_shared.topics import PARTNERS, REGISTRATION_STATUS
+from faststream import FastStream
+
+from dealreg_notify import store
+from dealreg_notify.delivery import Deliverer
+from dealreg_notify.domain import (
+    Managers,
+    Notification,
+    PartnerContacts,
+    route_application_rejected,
+    route_application_vetted,
+    route_decision_refused,
+    route_partner_approved,
+    route_status,
+)
+from dealreg_notify.settings import NotifySettings
+
+SERVICE = "notify"
+log = structlog.get_logger(__name__)
+
+
+def build_app(settings: NotifySettings) -> FastStream:
+    runtime = ServiceRuntime(service=SERVICE, settings=settings, package="dealreg_notify")
+    managers = Managers(tuple(settings.managers), settings.manager_webhook_url or None)
+
+    async def record(conn: Conn, incoming: Incoming, items: list[Notification]) -> None:
+        await store.insert_notifications(conn, event_id=incoming.event.id, event_type=incoming.event.type, items=items)
+        log.info("notifications_recorded", count=len(items))
+
+    async def on_registration_status(conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
+        event = incoming.event
+        if event.type == EventType.DECISION_REFUSED:
+            await record(conn, incoming, route_decision_refused(DecisionRefused.model_validate(event.data), managers))
+            return
+        status = RegistrationStatusChanged.model_validate(event.data)
+        partner = await store.get_partner(conn, status.partner_id)
+        await record(conn, incoming, route_status(status, partner, managers))
+
+    async def on_partner_event(conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
+        event = incoming.event
+        items: list[Notification] = []
+        if event.type == EventType.PARTNER_APPLICATION_VETTED:
+            items = route_application_vetted(PartnerApplicationVetted.model_validate(event.data), managers)
+        elif event.type == EventType.PARTNER_APPROVED:
+            approved = PartnerApproved.model_validate(event.data)
+            contacts = PartnerContacts(
+                approved.partner_id,
+                approved.company_name,
+                tuple(str(c.email) for c in approved.contacts),
+                approved.webhook_url,
+            )
+            await store.upsert_partner(conn, contacts, active=True)
+            items = route_partner_approved(approved)
+        elif event.type == EventType.PARTNER_APPLICATION_REJECTED:
+            items = route_application_rejected(PartnerApplicationRejected.model_validate(event.data))
+        elif event.type in (EventType.PARTNER_SUSPENDED, EventType.PARTNER_REINSTATED):
+            changed = PartnerStatusChanged.model_validate(event.data)
+            await store.mark_partner_active(conn, changed.partner_id, active=event.type == EventType.PARTNER_REINSTATED)
+        elif event.type == EventType.DECISION_REFUSED:
+            items = route_decision_refused(DecisionRefused.model_validate(event.data), managers)
+        if items:
+            await record(conn, incoming, items)
+
+    runtime.subscribe(REGISTRATION_STATUS, on_registration_status)
+    runtime.subscribe(PARTNERS, on_partner_event)
+    runtime.add_background("delivery", lambda: Deliverer(pool=runtime.pool, settings=settings).run())
+    return runtime.app()

@@ -1,0 +1,1 @@
+"""dealreg vetting service."""

@@ -1,0 +1,157 @@
+"""One record, one unit of work: decode, apply once (inbox), emit through the outbox, or dead-letter it."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka.structs import ConsumerRecord
+from pydantic import ValidationError
+
+from dealreg_shared.db import Conn
+from dealreg_shared.envelope import CloudEvent, UndecodableRecord, decode_event, rfc3339, utcnow
+from dealreg_shared.outbox import Outbox, OutgoingRecord, insert_outbox
+from dealreg_shared.topics import by_name
+
+log = structlog.get_logger(__name__)
+
+
+class PoisonRecord(Exception):
+    """This record can never be applied (it breaks the contract): dead-letter it without retrying."""
+
+
+# failures of the infrastructure, not of the record: retried without limit, never dead-lettered
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.AdminShutdownError,
+)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A decoded record: the event, its exact value bytes (what partners sign) and where it came from."""
+
+    event: CloudEvent
+    value: bytes
+    key: bytes | None
+    topic: str
+    partition: int
+    offset: int
+
+
+Handler = Callable[[Conn, Incoming, Outbox], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    backoff_s: float = 0.2
+    backoff_max_s: float = 10.0
+
+    def delay(self, attempt: int) -> float:
+        """Exponential backoff with full jitter."""
+        return random.uniform(0, min(self.backoff_max_s, self.backoff_s * 2 ** min(attempt, 20)))  # noqa: S311
+
+
+class RecordProcessor:
+    def __init__(self, *, pool: asyncpg.Pool, service: str, retry: RetryPolicy, max_bytes: int) -> None:
+        self.pool = pool
+        self.service = service
+        self.retry = retry
+        self.max_bytes = max_bytes
+
+    async def process(self, record: ConsumerRecord[Any, Any], handler: Handler) -> None:
+        """Returns once the record's effect is durable (applied, found already applied, or dead-lettered)."""
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            service=self.service, topic=record.topic, partition=record.partition, offset=record.offset
+        )
+        try:
+            event = decode_event(record.value, record.headers, max_bytes=self.max_bytes)
+        except UndecodableRecord as exc:
+            reason = str(exc)
+            await self._with_retry(lambda: self._dead_letter(record, reason), poison_ok=False)
+            return
+        structlog.contextvars.bind_contextvars(
+            event_id=event.id, event_type=event.type, correlation_id=event.correlation_id
+        )
+        incoming = Incoming(event, record.value, record.key, record.topic, record.partition, record.offset)
+        applied = await self._with_retry(lambda: self._apply(incoming, handler), poison_ok=True)
+        if applied is not None:
+            reason = f"{type(applied).__name__}: {applied}"
+            await self._with_retry(lambda: self._dead_letter(record, reason), poison_ok=False)
+
+    async def _apply(self, incoming: Incoming, handler: Handler) -> None:
+        outbox = Outbox(service=self.service, cause=incoming.event)
+        async with self.pool.acquire() as conn, conn.transaction():
+            fresh = await conn.fetchval(
+                "insert into inbox (event_id, topic) values ($1, $2) on conflict do nothing returning true",
+                incoming.event.id,
+                incoming.topic,
+            )
+            if not fresh:
+                log.info("event_already_applied")
+                return
+            await handler(conn, incoming, outbox)
+            await insert_outbox(conn, outbox.records)
+        log.info("event_applied", emitted=len(outbox.records))
+
+    async def _with_retry(self, work: Callable[[], Awaitable[None]], *, poison_ok: bool) -> BaseException | None:
+        """Run `work` until it succeeds; a record's own failure is tried max_attempts times, then returned."""
+        attempt = 0
+        failures = 0
+        while True:
+            try:
+                await work()
+                return None
+            except TRANSIENT_ERRORS as exc:
+                delay = self.retry.delay(attempt)
+                log.warning("transient_failure_retrying", error=repr(exc), retry_in_s=round(delay, 3))
+            except (PoisonRecord, ValidationError) as exc:
+                # a record that breaks the contract fails the same way every time: no point retrying
+                if poison_ok:
+                    log.warning("poison_record", error=str(exc))
+                    return exc
+                raise
+            except Exception as exc:
+                failures += 1
+                if poison_ok and failures >= self.retry.max_attempts:
+                    log.error("record_failed_repeatedly", error=repr(exc), attempts=failures)
+                    return exc
+                delay = self.retry.delay(attempt)
+                log.warning("record_failed_retrying", error=repr(exc), attempt=failures, retry_in_s=round(delay, 3))
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def _dead_letter(self, record: ConsumerRecord[Any, Any], error: str) -> None:
+        headers = list(record.headers or ())
+        headers += [
+            ("dlq_error", error[:2000].encode()),
+            ("dlq_source_topic", record.topic.encode()),
+            ("dlq_source_partition", str(record.partition).encode()),
+            ("dlq_source_offset", str(record.offset).encode()),
+            ("dlq_consumer", self.service.encode()),
+            ("dlq_failed_at", rfc3339(utcnow()).encode()),
+        ]
+        dead = OutgoingRecord(
+            topic=by_name(record.topic).dlq.name,
+            key=record.key,
+            value=record.value or b"",
+            headers=headers,
+            dedupe_key=f"dlq:{self.service}:{record.topic}:{record.partition}:{record.offset}",
+        )
+        async with self.pool.acquire() as conn:
+            await insert_outbox(conn, [dead])
+        log.warning("record_dead_lettered", error=error)

@@ -1,0 +1,89 @@
+"""Building blocks of the contract: event type names, statuses, reason codes, money and bounded strings."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+
+class EventType(StrEnum):
+    REGISTRATION_SUBMITTED = "registration.submitted"
+    REGISTRATION_RECEIVED = "registration.received"
+    REGISTRATION_VETTED = "registration.vetted"
+    REGISTRATION_STATUS_CHANGED = "registration.status-changed"
+    REGISTRATION_DECIDED = "registration.decided"
+    OPPORTUNITY_CREATED = "opportunity.created"
+    DECISION_REFUSED = "decision.refused"
+    PARTNER_APPLICATION_SUBMITTED = "partner.application.submitted"
+    PARTNER_APPLICATION_VETTED = "partner.application.vetted"
+    PARTNER_APPLICATION_DECIDED = "partner.application.decided"
+    PARTNER_APPLICATION_REJECTED = "partner.application.rejected"
+    PARTNER_APPROVED = "partner.approved"
+    PARTNER_SUSPENDED = "partner.suspended"
+    PARTNER_REINSTATED = "partner.reinstated"
+    PARTNER_KEYS_UPDATED = "partner.keys.updated"
+
+
+class Status(StrEnum):
+    RECEIVED = "received"
+    REJECTED = "rejected"
+    UNDER_REVIEW = "under_review"
+    APPROVED = "approved"
+    EXPIRING = "expiring"
+    EXPIRED = "expired"
+
+
+class ReasonCode(StrEnum):
+    INVALID_PAYLOAD = "invalid_payload"
+    UNAUTHENTICATED = "unauthenticated"
+    UNKNOWN_PARTNER = "unknown_partner"
+    PARTNER_INACTIVE = "partner_inactive"
+    CONFLICTING_RESUBMISSION = "conflicting_resubmission"
+    RATE_LIMITED = "rate_limited"
+    CAPACITY_EXCEEDED = "capacity_exceeded"
+    NOT_ENTITLED = "not_entitled"
+    NOT_ELIGIBLE = "not_eligible"
+    CUSTOMER_IS_PARTNER = "customer_is_partner"
+    REGISTERED_BY_ANOTHER_PARTNER = "registered_by_another_partner"
+    DUPLICATE_OF_OWN = "duplicate_of_own"
+    EXCLUSIVE_TERRITORY = "exclusive_territory"
+    REJECTED_BY_MANAGER = "rejected_by_manager"
+
+
+def _no_float(value: Any) -> Any:
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        raise ValueError("amounts are decimal strings, never numbers")
+    return value
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(max_length=2000)]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_no_float),
+    Field(gt=Decimal(0), le=Decimal("1000000000000"), max_digits=18, decimal_places=2),
+]
+ProductLine = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+
+
+class Contract(BaseModel):
+    """Internal events: tolerant of fields added by a newer producer."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class StrictContract(BaseModel):
+    """What outsiders send us: unknown fields are a mistake worth naming."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Money(StrictContract):
+    amount: Amount
+    currency: CurrencyCode

@@ -1,0 +1,64 @@
+"""Kafka plumbing with safe defaults: the FastStream broker, the outbox producer, topic creation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+
+from dealreg_shared.topics import Topic
+
+log = structlog.get_logger(__name__)
+
+# commit only after the handler returned: the work (inbox + state + outbox) is durable by then; an error that
+# escapes the handler rewinds the partition so the record is read again
+ACK_POLICY = AckPolicy.NACK_ON_ERROR
+
+
+def make_broker(bootstrap: str, *, client_id: str) -> KafkaBroker:
+    return KafkaBroker(
+        bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        allow_auto_create_topics=False,
+        ack_policy=ACK_POLICY,
+        graceful_timeout=30.0,
+    )
+
+
+def make_producer(bootstrap: str, *, client_id: str) -> AIOKafkaProducer:
+    """Idempotent, acks=all: a record the broker acknowledged is on every in-sync replica, once, in order."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        request_timeout_ms=30_000,
+    )
+
+
+async def ensure_topics(bootstrap: str, topics: Iterable[Topic], *, replication: int = 1) -> list[str]:
+    """Create the catalogue's topics that do not exist yet; returns the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="dealreg-setup")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [t for t in topics if t.name not in existing]
+        if not wanted:
+            return []
+        try:
+            await admin.create_topics(
+                [NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication) for t in wanted]
+            )
+        except TopicAlreadyExistsError:
+            pass  # a concurrent set-up made them: that is the state we want
+        return [t.name for t in wanted]
+    finally:
+        await admin.close()

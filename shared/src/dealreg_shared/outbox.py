@@ -1,0 +1,147 @@
+"""The transactional outbox: events are written with the state change, then relayed to Kafka by the service."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+from pydantic import BaseModel
+
+from dealreg_shared.envelope import CloudEvent, new_event
+from dealreg_shared.topics import Topic
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class OutgoingRecord:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    dedupe_key: str | None = None
+
+
+class Outbox:
+    """The events one unit of work emits; `insert_outbox` writes them in that unit's transaction."""
+
+    def __init__(self, *, service: str, cause: CloudEvent | None = None) -> None:
+        self.source = f"dealreg/{service}"
+        self.cause = cause
+        self.records: list[OutgoingRecord] = []
+
+    def emit(
+        self, topic: Topic, *, key: str, type: str, data: BaseModel, correlation_id: str | None = None
+    ) -> CloudEvent:
+        correlation = correlation_id or (self.cause.correlation_id if self.cause else None)
+        event, value = new_event(
+            type=type,
+            source=self.source,
+            data=data,
+            correlation_id=correlation,
+            causation_id=self.cause.id if self.cause else None,
+        )
+        self.records.append(OutgoingRecord(topic.name, key.encode(), value, event.headers()))
+        return event
+
+
+def _encode_headers(headers: list[tuple[str, bytes]]) -> str:
+    return json.dumps([[k, base64.b64encode(v).decode()] for k, v in headers])
+
+
+def _decode_headers(text: str) -> list[tuple[str, bytes]]:
+    return [(k, base64.b64decode(v)) for k, v in json.loads(text)]
+
+
+async def insert_outbox(conn: asyncpg.Connection, records: list[OutgoingRecord]) -> None:
+    if not records:
+        return
+    await conn.executemany(
+        "insert into outbox (topic, key, value, headers, dedupe_key) values ($1, $2, $3, $4::jsonb, $5) "
+        "on conflict (dedupe_key) do nothing",
+        [(r.topic, r.key, r.value, _encode_headers(r.headers), r.dedupe_key) for r in records],
+    )
+
+
+class OutboxRelay:
+    """Publishes the outbox in commit order. One relay per schema holds the advisory lock; replicas stand by."""
+
+    def __init__(
+        self, *, dsn: str, schema: str, producer: AIOKafkaProducer, batch_size: int = 500, idle_s: float = 1.0
+    ) -> None:
+        self.dsn = dsn
+        self.schema = schema
+        self.producer = producer
+        self.batch_size = batch_size
+        self.idle_s = idle_s
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while not self._stopping:
+            try:
+                await self._lead()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox_relay_retrying", error=repr(exc), retry_in_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            else:
+                backoff = 0.2
+
+    def request_stop(self) -> None:
+        """Graceful stop: `run` publishes what is already committed, then returns."""
+        self._stopping = True
+        self._wake.set()
+
+    async def _lead(self) -> None:
+        conn = await asyncpg.connect(self.dsn, server_settings={"search_path": self.schema})
+        try:
+            lock = f"dealreg.outbox.{self.schema}"
+            while not await conn.fetchval("select pg_try_advisory_lock(hashtext($1))", lock):
+                if self._stopping:
+                    return
+                await self._sleep_or_wake()
+            await conn.add_listener(f"{self.schema}_outbox", lambda *_: self._wake.set())
+            log.info("outbox_relay_leading", schema=self.schema)
+            while True:
+                published = await self._publish_batch(conn)
+                if published == 0:
+                    if self._stopping:
+                        return
+                    await self._sleep_or_wake()
+        finally:
+            await conn.close()
+
+    async def _sleep_or_wake(self) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=self.idle_s)
+        except TimeoutError:
+            pass
+        self._wake.clear()
+
+    async def _publish_batch(self, conn: asyncpg.Connection) -> int:
+        rows = await conn.fetch(
+            "select id, topic, key, value, headers::text as headers from outbox "
+            "where published_at is null order by id limit $1",
+            self.batch_size,
+        )
+        if not rows:
+            return 0
+        futures = [
+            await self.producer.send(r["topic"], value=r["value"], key=r["key"], headers=_decode_headers(r["headers"]))
+            for r in rows
+        ]
+        await asyncio.gather(*futures)
+        await conn.execute(
+            "update outbox set published_at = now() where id = any($1::bigint[])", [r["id"] for r in rows]
+        )
+        log.debug("outbox_published", count=len(rows))
+        return len(rows)

@@ -1,0 +1,125 @@
+"""The wiring every service shares: settings, logging, pool, migrations, subscribers, outbox relay, health."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import structlog
+from faststream import FastStream
+from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
+
+from dealreg_shared.consumer import Handler, RecordProcessor, RetryPolicy
+from dealreg_shared.db import create_pool, migrate, service_migrations
+from dealreg_shared.health import HealthServer
+from dealreg_shared.kafka import ACK_POLICY, make_broker, make_producer
+from dealreg_shared.logging import configure_logging
+from dealreg_shared.outbox import OutboxRelay
+from dealreg_shared.settings import ServiceSettings
+from dealreg_shared.topics import Topic
+
+log = structlog.get_logger(__name__)
+
+
+async def _raw_body(msg: StreamMessage[Any]) -> bytes:
+    # the processor decodes (and dead-letters) itself: FastStream must not parse JSON first
+    return msg.body
+
+
+class ServiceRuntime:
+    """One service process. Build it, register handlers with `subscribe`, run `app()`; nothing connects before."""
+
+    def __init__(self, *, service: str, settings: ServiceSettings, package: str) -> None:
+        self.service = service
+        self.settings = settings
+        self.package = package
+        self.broker = make_broker(settings.kafka_bootstrap, client_id=f"dealreg-{service}")
+        self._pool: asyncpg.Pool | None = None
+        self._processor: RecordProcessor | None = None
+        self.health: HealthServer | None = None
+        self._background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {}
+
+    def add_background(self, name: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """A long-running task started once the pool is ready and cancelled on shutdown."""
+        self._background[name] = work
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the service has not started")
+        return self._pool
+
+    def subscribe(self, topic: Topic, handler: Handler) -> None:
+        """Consume `topic` in this service's group for it; each record goes through the RecordProcessor."""
+
+        async def on_record(body: bytes, msg: KafkaMessage) -> None:
+            assert self._processor is not None
+            await self._processor.process(msg.raw_message, handler)  # type: ignore[arg-type]
+
+        on_record.__name__ = handler.__name__
+        self.broker.subscriber(
+            topic.name,
+            group_id=f"dealreg-{self.service}.{topic.name}",
+            ack_policy=ACK_POLICY,
+            decoder=_raw_body,
+            auto_offset_reset="earliest",
+            title=f"{self.service}:{handler.__name__}",
+        )(on_record)
+
+    def app(self) -> FastStream:
+        return FastStream(self.broker, lifespan=self._lifespan)
+
+    @asynccontextmanager
+    async def _lifespan(self) -> AsyncIterator[None]:
+        s = self.settings
+        configure_logging(service=self.service, level=s.log_level, fmt=s.log_format)
+        self._pool = await create_pool(s.database_url, schema=self.service, max_size=s.db_pool_size)
+        async with self._pool.acquire() as conn:
+            await migrate(conn, schema=self.service, migrations=service_migrations(self.package))
+        self._processor = RecordProcessor(
+            pool=self._pool,
+            service=self.service,
+            retry=RetryPolicy(s.max_attempts, s.retry_backoff_ms / 1000, s.retry_backoff_max_ms / 1000),
+            max_bytes=s.max_record_bytes,
+        )
+        producer = make_producer(s.kafka_bootstrap, client_id=f"dealreg-{self.service}-outbox")
+        await producer.start()
+        relay = OutboxRelay(dsn=s.database_url, schema=self.service, producer=producer)
+        relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        tasks = [asyncio.create_task(work(), name=name) for name, work in self._background.items()]
+        if s.health_port:
+            self.health = HealthServer(port=s.health_port, checks={"database": self._db_ok, "kafka": self._kafka_ok})
+            await self.health.start()
+        log.info("service_started")
+        try:
+            yield
+        finally:
+            # FastStream has stopped the subscribers (in-flight records finished) before we get here
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            relay.request_stop()
+            try:
+                await asyncio.wait_for(relay_task, timeout=15)
+            except TimeoutError:
+                log.warning("outbox_not_drained_before_stop")
+            if self.health:
+                await self.health.stop()
+            await producer.stop()
+            await self._pool.close()
+            log.info("service_stopped")
+
+    async def _db_ok(self) -> bool:
+        return bool(await self.pool.fetchval("select true"))
+
+    async def _kafka_ok(self) -> bool:
+        return await self.broker.ping(timeout=2.0)
+
+
+def run(app: FastStream) -> None:
+    """Run until SIGINT/SIGTERM, then drain and stop."""
+    asyncio.run(app.run())
