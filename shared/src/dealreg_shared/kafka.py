@@ -10,7 +10,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
+from pydantic import BaseModel
 
+from dealreg_shared.envelope import CloudEvent, new_event
+from dealreg_shared.logging import library_logger
 from dealreg_shared.topics import Topic
 
 log = structlog.get_logger(__name__)
@@ -29,6 +32,7 @@ def make_broker(bootstrap: str, *, client_id: str) -> KafkaBroker:
         allow_auto_create_topics=False,
         ack_policy=ACK_POLICY,
         graceful_timeout=30.0,
+        logger=library_logger(),
     )
 
 
@@ -42,6 +46,23 @@ def make_producer(bootstrap: str, *, client_id: str) -> AIOKafkaProducer:
         linger_ms=5,
         request_timeout_ms=30_000,
     )
+
+
+async def publish_event(
+    producer: AIOKafkaProducer,
+    topic: Topic,
+    *,
+    key: str,
+    type: str,
+    source: str,
+    data: BaseModel,
+    correlation_id: str | None = None,
+    extensions: dict[str, str] | None = None,
+) -> CloudEvent:
+    """Publish one event straight away (for producers outside the services: partners, managers, tools)."""
+    event, value = new_event(type=type, source=source, data=data, correlation_id=correlation_id, extensions=extensions)
+    await producer.send_and_wait(topic.name, value=value, key=key.encode(), headers=event.headers())
+    return event
 
 
 async def ensure_topics(bootstrap: str, topics: Iterable[Topic], *, replication: int = 1) -> list[str]:

@@ -17,7 +17,7 @@ from dealreg_shared.consumer import Handler, RecordProcessor, RetryPolicy
 from dealreg_shared.db import create_pool, migrate, service_migrations
 from dealreg_shared.health import HealthServer
 from dealreg_shared.kafka import ACK_POLICY, make_broker, make_producer
-from dealreg_shared.logging import configure_logging
+from dealreg_shared.logging import configure_logging, library_logger
 from dealreg_shared.outbox import OutboxRelay
 from dealreg_shared.settings import ServiceSettings
 from dealreg_shared.topics import Topic
@@ -71,7 +71,7 @@ class ServiceRuntime:
         )(on_record)
 
     def app(self) -> FastStream:
-        return FastStream(self.broker, lifespan=self._lifespan)
+        return FastStream(self.broker, lifespan=self._lifespan, logger=library_logger())
 
     @asynccontextmanager
     async def _lifespan(self) -> AsyncIterator[None]:

@@ -61,8 +61,12 @@ async def claim_due(pool: Pool, *, limit: int, lease_s: float) -> list[asyncpg.R
     """Lease due notifications to this process; a crashed holder's lease runs out and another takes over."""
     rows: list[asyncpg.Record] = await pool.fetch(
         "update notifications set lease_until = now() + make_interval(secs => $2), attempts = attempts + 1 "
-        "where id in (select id from notifications where status = 'pending' and next_attempt_at <= now() "
-        "and (lease_until is null or lease_until < now()) order by id limit $1 for update skip locked) "
+        "where id in (select n.id from notifications n where n.status = 'pending' and n.next_attempt_at <= now() "
+        "and (n.lease_until is null or n.lease_until < now()) "
+        # one address hears its notifications in the order they were recorded
+        "and not exists (select 1 from notifications e where e.channel = n.channel and e.address = n.address "
+        "and e.status = 'pending' and e.id < n.id) "
+        "order by n.id limit $1 for update skip locked) "
         "returning id, event_id, recipient, channel, address, subject, body_text, payload::text as payload, "
         "attempts, created_at",
         limit,

@@ -29,6 +29,7 @@ create table notifications (
     unique (event_id, recipient, channel, address)
 );
 create index notifications_due on notifications (next_attempt_at) where status = 'pending';
+create index notifications_pending_by_address on notifications (channel, address, id) where status = 'pending';
 
 create table delivery_attempts (
     notification_id bigint not null references notifications,

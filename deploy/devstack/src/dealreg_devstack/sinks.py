@@ -1,0 +1,111 @@
+"""Real SMTP and HTTP endpoints on loopback that record what notify delivers (for the demo and the tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import json
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+from aiohttp import web
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+@dataclass(frozen=True)
+class ReceivedMail:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+
+    @property
+    def subject(self) -> str:
+        return str(self.message["Subject"])
+
+    @property
+    def text(self) -> str:
+        part = self.message.get_body(preferencelist=("plain",))
+        return part.get_content() if part is not None else ""  # type: ignore[no-any-return, attr-defined]
+
+
+class SmtpSink:
+    """An SMTP server (aiosmtpd) in this event loop; every accepted message is kept in `mails`."""
+
+    def __init__(self) -> None:
+        self.mails: list[ReceivedMail] = []
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or b""
+        message = email.message_from_bytes(content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        self.mails.append(ReceivedMail(str(envelope.mail_from), list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+    async def start(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: SMTP(self, hostname="dealreg-sink"), "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def to(self, address: str) -> list[ReceivedMail]:
+        return [m for m in self.mails if address in m.rcpt_tos]
+
+
+@dataclass(frozen=True)
+class ReceivedHook:
+    name: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class WebhookSink:
+    """An HTTP server; POST /hooks/<name> is recorded. `fail_next[name] = n` answers 503 n times first."""
+
+    hooks: list[ReceivedHook] = field(default_factory=list)
+    fail_next: dict[str, int] = field(default_factory=dict)
+    port: int = 0
+    _runner: web.AppRunner | None = None
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/{name}"
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if self.fail_next.get(name, 0) > 0:
+            self.fail_next[name] -= 1
+            return web.Response(status=503, text="try later")
+        self.hooks.append(ReceivedHook(name, dict(request.headers), await request.read()))
+        return web.Response(status=204)
+
+    async def start(self) -> int:
+        app = web.Application()
+        app.router.add_post("/hooks/{name}", self._receive)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def to(self, name: str) -> list[ReceivedHook]:
+        return [h for h in self.hooks if h.name == name]
