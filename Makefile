@@ -1,0 +1,42 @@
+# One command per habit. `make demo` and `make test` do all the set-up themselves on a fresh machine.
+PY ?= python3
+UV := $(PY) -m uv
+RUN := $(UV) run --frozen
+
+.PHONY: deps demo test test-unit lint typecheck fmt up down status clean
+
+deps:            ## install uv, Java/Maven if missing, and the locked Python workspace
+	@bash deploy/bootstrap.sh
+
+demo: deps       ## the whole pipeline on the local stack, with a scenario you can read
+	$(RUN) python -m dealreg_devstack demo
+
+test: deps       ## lint, then every test (unit, integration, end to end) on the real stack
+	$(RUN) ruff check .
+	$(RUN) pytest
+
+test-unit: deps  ## the fast layer only: no broker, no database
+	$(RUN) pytest tests/unit
+
+lint: deps       ## ruff lint and format check
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck: deps  ## mypy, strict, with the pydantic plugin
+	$(RUN) mypy
+
+fmt: deps        ## format and fix what ruff can
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+up: deps         ## start Kafka (KRaft) and Postgres locally, create topics, schemas and roles (idempotent)
+	$(RUN) python -m dealreg_devstack up
+
+down: deps       ## stop the local Kafka and Postgres (data stays in .dealreg/)
+	$(RUN) python -m dealreg_devstack down
+
+status: deps     ## what of the local stack runs
+	$(RUN) python -m dealreg_devstack status
+
+clean: down      ## stop the stack and delete its data, logs and the cached Kafka jars
+	rm -rf .dealreg

@@ -1,0 +1,96 @@
+"""The whole pipeline as processes: four services on the real stack, with a real SMTP and HTTP sink."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from dealreg_devstack.launcher import ServiceProcess, start_all, stop_all
+from dealreg_devstack.procs import wait_until
+from dealreg_devstack.provision import Stack
+from dealreg_devstack.scenario import ScenarioPartner, new_partner, onboard
+from dealreg_devstack.sinks import ReceivedHook, SmtpSink, WebhookSink
+from dealreg_shared.kafka import make_producer
+
+from tests.conftest import unique
+
+MANAGER = "channel-managers@vendor.example"
+WEBHOOK_SECRET = "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXdlYmhvb2tzLW9ubHk="
+
+
+@dataclass
+class Pipeline:
+    stack: Stack
+    smtp: SmtpSink
+    hooks: WebhookSink
+    producer: AIOKafkaProducer
+    services: dict[str, ServiceProcess]
+
+    async def eventually(self, condition: Callable[[], object], what: str, timeout_s: float = 45) -> None:
+        """Poll with a deadline until `condition()` is truthy."""
+
+        async def probe() -> bool:
+            return bool(condition())
+
+        await wait_until(probe, timeout_s=timeout_s, what=what)
+
+    async def onboard(self, label: str) -> ScenarioPartner:
+        """A newly approved partner with its own domain, webhook and key."""
+        name = unique(label)
+        partner = new_partner(
+            company=f"{label.title()} {name[-8:]} Ltd",
+            website=f"https://www.{name}.co.uk",
+            contact_name="Sam Patel",
+            email=f"sam@{name}.co.uk",
+            country="GB",
+            webhook_url=self.hooks.url(name),
+        )
+
+        def approved() -> str | None:
+            return next(
+                (
+                    h.json["data"]["partner_id"]
+                    for h in self.hooks.to(name)
+                    if h.json["data"]["type"] == "partner.approved"
+                ),
+                None,
+            )
+
+        await onboard(partner, stack=self.stack, producer=self.producer, approved_partner_id=approved)
+        return partner
+
+    def hooks_of(self, partner: ScenarioPartner) -> list[ReceivedHook]:
+        """What the partner's webhook endpoint received."""
+        return self.hooks.to(hook_name(partner))
+
+
+def hook_name(partner: ScenarioPartner) -> str:
+    return (partner.application.webhook_url or "").rsplit("/", 1)[-1]
+
+
+@pytest.fixture(scope="session")
+async def pipeline(stack: Stack) -> AsyncIterator[Pipeline]:
+    smtp, hooks = SmtpSink(), WebhookSink()
+    await smtp.start()
+    await hooks.start()
+    log_dir = Path(tempfile.mkdtemp(prefix="dealreg-e2e-logs-"))
+    notify_env = {
+        "DEALREG_SMTP_PORT": str(smtp.port),
+        "DEALREG_MANAGER_EMAILS": MANAGER,
+        "DEALREG_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "DEALREG_DELIVERY_BACKOFF_S": "0.2",
+    }
+    services = await start_all(stack, log_dir=log_dir, extra_env={"notify": notify_env})
+    producer = make_producer(stack.kafka_bootstrap, client_id="tests-e2e")
+    await producer.start()
+    try:
+        yield Pipeline(stack, smtp, hooks, producer, services)
+    finally:
+        await producer.stop()
+        stop_all(services)
+        await smtp.stop()
+        await hooks.stop()

@@ -1,0 +1,211 @@
+"""The exactly-once plumbing on the real stack: inbox, outbox relay to Kafka, dead letters, retries."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka.structs import ConsumerRecord
+from dealreg_devstack.provision import Stack
+from dealreg_devstack.topicreader import collect
+from dealreg_shared.consumer import Incoming, PoisonRecord, RecordProcessor, RetryPolicy
+from dealreg_shared.contracts import DecisionRefused, EventType
+from dealreg_shared.db import Conn, create_pool, migrate, service_migrations
+from dealreg_shared.envelope import new_event, utcnow
+from dealreg_shared.kafka import make_producer
+from dealreg_shared.outbox import Outbox, OutboxRelay, insert_outbox
+from dealreg_shared.topics import REGISTRATION_DECISIONS, REGISTRATION_STATUS
+
+from tests.conftest import unique
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Plumbing:
+    pool: asyncpg.Pool
+    schema: str
+    dsn: str
+
+
+@pytest.fixture
+async def plumbing(stack: Stack) -> AsyncIterator[Plumbing]:
+    """A throwaway schema with the inbox/outbox tables, as a service would have it."""
+    schema = unique("t_")
+    admin = await asyncpg.connect(stack.admin_dealreg_dsn)
+    await admin.execute(f"create schema {schema}")
+    await migrate(admin, schema=schema, migrations=service_migrations("dealreg_intake")[:1])
+    await admin.close()
+    pool = await create_pool(stack.admin_dealreg_dsn, schema=schema)
+    yield Plumbing(pool, schema, stack.admin_dealreg_dsn)
+    await pool.close()
+
+
+def record_of(value: bytes, headers: list[tuple[str, bytes]], *, offset: int = 7) -> ConsumerRecord[Any, Any]:
+    return ConsumerRecord(
+        topic=REGISTRATION_DECISIONS.name,
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=b"k",
+        value=value,
+        checksum=None,
+        serialized_key_size=1,
+        serialized_value_size=len(value),
+        headers=headers,
+    )
+
+
+def refused_event(subject: str) -> tuple[list[tuple[str, bytes]], bytes]:
+    event, value = new_event(
+        type=EventType.DECISION_REFUSED,
+        source="tests",
+        data=DecisionRefused(
+            decision_id=uuid.uuid4(), subject_id=subject, decision="approve", reason="r", occurred_at=utcnow()
+        ),
+    )
+    return event.headers(), value
+
+
+def processor(p: Plumbing, max_attempts: int = 3) -> RecordProcessor:
+    return RecordProcessor(pool=p.pool, service="tests", retry=RetryPolicy(max_attempts, 0.001, 0.01), max_bytes=10_000)
+
+
+async def outbox_rows(p: Plumbing) -> list[asyncpg.Record]:
+    return await p.pool.fetch("select topic, key, value, headers::text as headers from outbox order by id")
+
+
+async def test_a_redelivered_event_changes_nothing_the_second_time(plumbing: Plumbing) -> None:
+    calls: list[str] = []
+
+    async def handler(conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
+        calls.append(incoming.event.id)
+        outbox.emit(
+            REGISTRATION_STATUS, key="r1", type="test.emitted", data=DecisionRefused.model_validate(incoming.event.data)
+        )
+
+    headers, value = refused_event("s1")
+    proc = processor(plumbing)
+    await proc.process(record_of(value, headers, offset=1), handler)
+    await proc.process(record_of(value, headers, offset=1), handler)
+    assert len(calls) == 1
+    rows = await outbox_rows(plumbing)
+    assert [r["topic"] for r in rows] == [REGISTRATION_STATUS.name]
+
+
+async def test_undecodable_bytes_become_one_dead_letter_with_the_error_and_source(plumbing: Plumbing) -> None:
+    async def handler(conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
+        raise AssertionError("must not be called for undecodable bytes")
+
+    headers, _ = refused_event("s2")
+    proc = processor(plumbing)
+    for _ in range(2):  # redelivered: still one dead letter
+        await proc.process(record_of(b"\xff\xfenot json", headers, offset=42), handler)
+    rows = await outbox_rows(plumbing)
+    assert [r["topic"] for r in rows] == [REGISTRATION_DECISIONS.dlq.name]
+    assert rows[0]["value"] == b"\xff\xfenot json"
+    assert rows[0]["key"] == b"k"
+    assert "dlq_error" in rows[0]["headers"] and "dlq_source_offset" in rows[0]["headers"]
+
+
+async def test_a_poison_record_is_dead_lettered_after_bounded_retries(plumbing: Plumbing) -> None:
+    attempts: list[int] = []
+
+    async def handler(conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
+        attempts.append(1)
+        raise ValueError("this record can never work")
+
+    headers, value = refused_event("s3")
+    await processor(plumbing, max_attempts=3).process(record_of(value, headers, offset=3), handler)
+    assert len(attempts) == 3
+    rows = await outbox_rows(plumbing)
+    assert [r["topic"] for r in rows] == [REGISTRATION_DECISIONS.dlq.name]
+    # the failed attempts left no trace in the inbox: a fixed consumer could replay it
+    assert await plumbing.pool.fetchval("select count(*) from inbox") == 0
+
+
+async def test_a_contract_violation_is_dead_lettered_without_retrying(plumbing: Plumbing) -> None:
+    attempts: list[int] = []
+
+    async def handler(conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
+        attempts.append(1)
+        raise PoisonRecord("not a decision")
+
+    headers, value = refused_event("s4")
+    await processor(plumbing, max_attempts=5).process(record_of(value, headers, offset=4), handler)
+    assert len(attempts) == 1
+    assert [r["topic"] for r in await outbox_rows(plumbing)] == [REGISTRATION_DECISIONS.dlq.name]
+
+
+async def test_a_transient_failure_is_retried_past_max_attempts_and_never_dead_lettered(plumbing: Plumbing) -> None:
+    attempts: list[int] = []
+
+    async def handler(conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
+        attempts.append(1)
+        if len(attempts) <= 6:
+            raise ConnectionRefusedError("database went away")
+        outbox.emit(
+            REGISTRATION_STATUS, key="r", type="test.ok", data=DecisionRefused.model_validate(incoming.event.data)
+        )
+
+    headers, value = refused_event("s5")
+    await processor(plumbing, max_attempts=2).process(record_of(value, headers, offset=5), handler)
+    assert len(attempts) == 7
+    assert [r["topic"] for r in await outbox_rows(plumbing)] == [REGISTRATION_STATUS.name]
+
+
+async def test_the_relay_publishes_committed_events_in_order_and_nothing_rolled_back(
+    plumbing: Plumbing, stack: Stack
+) -> None:
+    marker = unique("relay-")
+    committed = Outbox(service="tests")
+    for i in range(5):
+        committed.emit(
+            REGISTRATION_STATUS,
+            key=marker,
+            type=f"test.n{i}",
+            data=DecisionRefused(
+                decision_id=uuid.uuid4(), subject_id=marker, decision=str(i), reason="", occurred_at=utcnow()
+            ),
+        )
+    rolled_back = Outbox(service="tests")
+    rolled_back.emit(
+        REGISTRATION_STATUS,
+        key=marker,
+        type="test.rolled-back",
+        data=DecisionRefused(
+            decision_id=uuid.uuid4(), subject_id=marker, decision="x", reason="", occurred_at=utcnow()
+        ),
+    )
+    async with plumbing.pool.acquire() as conn:
+        async with conn.transaction():
+            await insert_outbox(conn, committed.records)
+        with pytest.raises(RuntimeError):
+            async with conn.transaction():
+                await insert_outbox(conn, rolled_back.records)
+                raise RuntimeError("abort")
+
+    producer = make_producer(stack.kafka_bootstrap, client_id="tests-relay")
+    await producer.start()
+    relay = OutboxRelay(dsn=plumbing.dsn, schema=plumbing.schema, producer=producer, idle_s=0.1)
+    task = asyncio.create_task(relay.run())
+    try:
+        records = await collect(
+            stack.kafka_bootstrap,
+            REGISTRATION_STATUS,
+            until=lambda rs: sum(r.key == marker.encode() for r in rs) >= 5,
+            timeout_s=30,
+        )
+    finally:
+        relay.request_stop()
+        await asyncio.wait_for(task, 10)
+        await producer.stop()
+    ours = [r for r in records if r.key == marker.encode()]
+    assert [r.headers["ce_type"] for r in ours] == [f"test.n{i}" for i in range(5)]
+    assert await plumbing.pool.fetchval("select count(*) from outbox where published_at is null") == 0
