@@ -11,8 +11,9 @@ deps:            ## install uv, Java/Maven if missing, and the locked Python wor
 demo: deps       ## the whole pipeline on the local stack, with a scenario you can read
 	$(RUN) python -m dealreg_devstack demo
 
-test: deps       ## lint, then every test (unit, integration, end to end) on the real stack
+test: deps       ## lint, types, then every test (unit, integration, end to end) on the real stack
 	$(RUN) ruff check .
+	$(RUN) mypy
 	$(RUN) pytest
 
 test-unit: deps  ## the fast layer only: no broker, no database

@@ -13,7 +13,7 @@ import structlog
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
-from dealreg_shared.db import Conn
+from dealreg_shared.db import Conn, Pool
 from dealreg_shared.envelope import CloudEvent, UndecodableRecord, decode_event, rfc3339, utcnow
 from dealreg_shared.outbox import Outbox, OutgoingRecord, insert_outbox
 from dealreg_shared.topics import by_name
@@ -66,7 +66,7 @@ class RetryPolicy:
 
 
 class RecordProcessor:
-    def __init__(self, *, pool: asyncpg.Pool, service: str, retry: RetryPolicy, max_bytes: int) -> None:
+    def __init__(self, *, pool: Pool, service: str, retry: RetryPolicy, max_bytes: int) -> None:
         self.pool = pool
         self.service = service
         self.retry = retry

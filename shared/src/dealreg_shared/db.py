@@ -7,19 +7,21 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
+from typing import TypeAlias
 
 import asyncpg
 import structlog
 
 log = structlog.get_logger(__name__)
 
-Conn = asyncpg.Connection
-Pool = asyncpg.Pool
+# what handlers and stores take: a plain connection or one lent by the pool
+Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
+Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 
 
-async def create_pool(dsn: str, *, schema: str, max_size: int = 5) -> asyncpg.Pool:
+async def create_pool(dsn: str, *, schema: str, max_size: int = 5) -> Pool:
     """A pool whose connections see only `schema` (and pg_catalog) on their search path."""
     pool = await asyncpg.create_pool(
         dsn,
@@ -65,7 +67,7 @@ def service_migrations(service_package: str) -> list[Migration]:
     return load_migrations(PLUMBING_TRACK, "dealreg_shared") + load_migrations("service", service_package)
 
 
-async def migrate(conn: asyncpg.Connection, *, schema: str, migrations: list[Migration]) -> list[str]:
+async def migrate(conn: Conn, *, schema: str, migrations: list[Migration]) -> list[str]:
     """Apply what is new, each in its own transaction, under an advisory lock so replicas can start together.
 
     Forward only: an applied migration whose file changed stops start-up rather than drifting silently.

@@ -12,6 +12,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
+from dealreg_shared.db import Conn
 from dealreg_shared.envelope import CloudEvent, new_event
 from dealreg_shared.topics import Topic
 
@@ -58,7 +59,7 @@ def _decode_headers(text: str) -> list[tuple[str, bytes]]:
     return [(k, base64.b64decode(v)) for k, v in json.loads(text)]
 
 
-async def insert_outbox(conn: asyncpg.Connection, records: list[OutgoingRecord]) -> None:
+async def insert_outbox(conn: Conn, records: list[OutgoingRecord]) -> None:
     if not records:
         return
     await conn.executemany(
@@ -127,7 +128,7 @@ class OutboxRelay:
             pass
         self._wake.clear()
 
-    async def _publish_batch(self, conn: asyncpg.Connection) -> int:
+    async def _publish_batch(self, conn: Conn) -> int:
         rows = await conn.fetch(
             "select id, topic, key, value, headers::text as headers from outbox "
             "where published_at is null order by id limit $1",

@@ -7,14 +7,13 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
 import structlog
 from faststream import FastStream
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 
 from dealreg_shared.consumer import Handler, RecordProcessor, RetryPolicy
-from dealreg_shared.db import create_pool, migrate, service_migrations
+from dealreg_shared.db import Pool, create_pool, migrate, service_migrations
 from dealreg_shared.health import HealthServer
 from dealreg_shared.kafka import ACK_POLICY, make_broker, make_producer
 from dealreg_shared.logging import configure_logging, library_logger
@@ -38,7 +37,7 @@ class ServiceRuntime:
         self.settings = settings
         self.package = package
         self.broker = make_broker(settings.kafka_bootstrap, client_id=f"dealreg-{service}")
-        self._pool: asyncpg.Pool | None = None
+        self._pool: Pool | None = None
         self._processor: RecordProcessor | None = None
         self.health: HealthServer | None = None
         self._background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {}
@@ -48,7 +47,7 @@ class ServiceRuntime:
         self._background[name] = work
 
     @property
-    def pool(self) -> asyncpg.Pool:
+    def pool(self) -> Pool:
         if self._pool is None:
             raise RuntimeError("the service has not started")
         return self._pool
@@ -58,7 +57,7 @@ class ServiceRuntime:
 
         async def on_record(body: bytes, msg: KafkaMessage) -> None:
             assert self._processor is not None
-            await self._processor.process(msg.raw_message, handler)  # type: ignore[arg-type]
+            await self._processor.process(msg.raw_message, handler)
 
         on_record.__name__ = handler.__name__
         self.broker.subscriber(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import partial
 
 from dealreg_shared.kafka import make_producer
 from dealreg_shared.partner import PartnerClient
@@ -28,7 +29,7 @@ from dealreg_devstack.scenario import (
 )
 from dealreg_devstack.sinks import SmtpSink, WebhookSink
 from dealreg_devstack.stack import from_environment, local_stack_up
-from dealreg_devstack.topicreader import collect
+from dealreg_devstack.topicreader import Record, collect
 
 MANAGER = "channel-managers@vendor.example"
 T0 = time.monotonic()
@@ -91,7 +92,7 @@ async def run_demo(*, keep_running: bool = False) -> int:
         say("1. Northwind Traders and Fabrikam apply; vetting screens them and the managers get the checks")
         say("2. A channel manager approves both applications")
         for name, p in partners.items():
-            await onboard(p, stack=stack, producer=producer, approved_partner_id=lambda n=name: approved_id(hooks, n))
+            await onboard(p, stack=stack, producer=producer, approved_partner_id=partial(approved_id, hooks, name))
             say(f"   {p.name} is partner {p.partner_id}")
 
         say("3. Northwind registers a deal with Contoso GmbH (contoso.de)")
@@ -151,14 +152,9 @@ async def run_demo(*, keep_running: bool = False) -> int:
         ]
         await until("every notification is delivered", lambda: len(smtp.mails) >= 8 and len(hooks.hooks) >= 6, 30)
         print_summary(smtp, hooks, partners, ours)
-        leaked = [
-            h for h in hooks.to("fabrikam") if northwind.partner_id in h.body.decode() or "Northwind" in h.body.decode()
-        ]
-        leaked += [
-            m
-            for m in smtp.to(fabrikam.application.contact.email)
-            if "Northwind" in m.text or northwind.partner_id in m.text
-        ]
+        told_fabrikam = [h.body.decode() for h in hooks.to("fabrikam")]
+        told_fabrikam += [m.subject + m.text for m in smtp.to(str(fabrikam.application.contact.email))]
+        leaked = [text for text in told_fabrikam if "Northwind" in text or northwind.partner_id in text]
         if leaked or len(ours) != 1:
             say("FAILED: " + ("Fabrikam learned about Northwind" if leaked else f"{len(ours)} opportunities"))
             return 1
@@ -175,8 +171,8 @@ async def run_demo(*, keep_running: bool = False) -> int:
 
 
 def print_summary(
-    smtp: SmtpSink, hooks: WebhookSink, partners: dict[str, ScenarioPartner], opportunities: list
-) -> None:  # type: ignore[type-arg]
+    smtp: SmtpSink, hooks: WebhookSink, partners: dict[str, ScenarioPartner], opportunities: list[Record]
+) -> None:
     print("\n" + "=" * 100)
     print("Every notification sent")
     print("=" * 100)

@@ -24,7 +24,6 @@ class ServiceProcess:
     proc: subprocess.Popen[bytes]
     _log: IO[bytes] = field(repr=False)
 
-    @property
     def alive(self) -> bool:
         return self.proc.poll() is None
 
@@ -35,7 +34,7 @@ class ServiceProcess:
 
     def stop(self, *, kill: bool = False, timeout_s: float = 30) -> int:
         """SIGTERM (drains in-flight work) or SIGKILL; returns the exit code."""
-        if self.alive:
+        if self.alive():
             self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
         try:
             code = self.proc.wait(timeout=timeout_s)
@@ -78,7 +77,7 @@ def start_service(
 async def wait_ready(processes: list[ServiceProcess], *, timeout_s: float = 90) -> None:
     for p in processes:
         try:
-            await wait_until(p.ready, timeout_s=timeout_s, what=f"service {p.service}", alive=lambda p=p: p.alive)
+            await wait_until(p.ready, timeout_s=timeout_s, what=f"service {p.service}", alive=p.alive)
         except (RuntimeError, TimeoutError) as exc:
             raise RuntimeError(f"{exc}; last lines of {p.log_path}:\n{tail(p.log_path)}") from None
 
@@ -97,5 +96,5 @@ async def start_all(
 
 def stop_all(processes: dict[str, ServiceProcess]) -> None:
     for p in processes.values():
-        if p.alive or pid_alive(p.proc.pid):
+        if p.alive() or pid_alive(p.proc.pid):
             p.stop()

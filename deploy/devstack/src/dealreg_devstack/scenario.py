@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Literal
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -94,7 +95,11 @@ def new_registration(
 
 
 async def decide_application(
-    producer: AIOKafkaProducer, application_id: uuid.UUID, *, decision: str = "approve", tier: str = "gold"
+    producer: AIOKafkaProducer,
+    application_id: uuid.UUID,
+    *,
+    decision: Literal["approve", "reject"] = "approve",
+    tier: str = "gold",
 ) -> None:
     """What a channel manager publishes (from the CLI or a one-click link)."""
     await publish_event(
@@ -106,7 +111,7 @@ async def decide_application(
         data=PartnerApplicationDecided(
             decision_id=uuid.uuid4(),
             application_id=application_id,
-            decision=decision,  # type: ignore[arg-type]
+            decision=decision,
             tier=tier,
             manager_id="maria.rossi@vendor.example",
             reason="vetting checks passed",

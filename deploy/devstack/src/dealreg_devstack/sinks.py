@@ -6,6 +6,7 @@ import asyncio
 import email
 import email.policy
 import json
+import socket
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -27,7 +28,7 @@ class ReceivedMail:
     @property
     def text(self) -> str:
         part = self.message.get_body(preferencelist=("plain",))
-        return part.get_content() if part is not None else ""  # type: ignore[no-any-return, attr-defined]
+        return part.get_content() if part is not None else ""
 
 
 class SmtpSink:
@@ -96,11 +97,10 @@ class WebhookSink:
         app.router.add_post("/hooks/{name}", self._receive)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
         return self.port
 
     async def stop(self) -> None:

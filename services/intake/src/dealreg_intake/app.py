@@ -77,7 +77,7 @@ def build_app(settings: IntakeSettings) -> FastStream:
                         registration_id=registration_id,
                         partner_id=partner_id,
                         status=Status.RECEIVED,
-                        stage=SERVICE,
+                        stage="intake",
                         partner_message="The registration was received and is being checked.",
                         customer_name=received.customer.company_name,
                     )
@@ -104,7 +104,7 @@ def build_app(settings: IntakeSettings) -> FastStream:
             registration_id=registration_id,
             partner_id=partner_id,
             status=Status.REJECTED,
-            stage=SERVICE,
+            stage="intake",
             reason_code=rejection.reason_code,
             partner_message=rejection.partner_message,
             manager_detail=rejection.detail,

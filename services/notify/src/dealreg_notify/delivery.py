@@ -15,6 +15,7 @@ import asyncpg
 import httpx
 import structlog
 from dealreg_shared import webhooks
+from dealreg_shared.db import Pool
 from dealreg_shared.envelope import utcnow
 
 from dealreg_notify import store
@@ -44,7 +45,7 @@ def build_email(row: asyncpg.Record, settings: NotifySettings) -> EmailMessage:
 
 
 class Deliverer:
-    def __init__(self, *, pool: asyncpg.Pool, settings: NotifySettings) -> None:
+    def __init__(self, *, pool: Pool, settings: NotifySettings) -> None:
         self.pool = pool
         self.settings = settings
         self.http = httpx.AsyncClient(follow_redirects=False, timeout=settings.webhook_timeout_s)
