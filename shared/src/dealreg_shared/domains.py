@@ -32,6 +32,8 @@ def registrable_domain(value: str | None) -> str | None:
     except UnicodeError:
         return None
     labels = host.split(".")
+    if labels[-1].isdigit():  # an IP address is no registrable domain
+        return None
     if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
         return None
     domain: str | None = _psl().privatesuffix(host)

@@ -97,6 +97,10 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+def _reject_constant(name: str) -> Any:
+    raise UndecodableRecord(f"{name} is not valid JSON")
+
+
 def decode_headers(raw: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...] | None) -> dict[str, str]:
     headers: dict[str, str] = {}
     for name, value in raw or ():
@@ -124,7 +128,7 @@ def decode_event(value: bytes | None, raw_headers: Any, *, max_bytes: int) -> Cl
     except UnicodeDecodeError as exc:
         raise UndecodableRecord(f"value is not UTF-8 at byte {exc.start}") from None
     try:
-        data = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+        data = json.loads(text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant)
     except RecursionError:
         raise UndecodableRecord("value is nested too deeply") from None
     except ValueError as exc:

@@ -74,12 +74,17 @@ async def ensure_topics(bootstrap: str, topics: Iterable[Topic], *, replication:
         wanted = [t for t in topics if t.name not in existing]
         if not wanted:
             return []
-        try:
-            await admin.create_topics(
-                [NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication) for t in wanted]
-            )
-        except TopicAlreadyExistsError:
-            pass  # a concurrent set-up made them: that is the state we want
+        response = await admin.create_topics(
+            [NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication) for t in wanted]
+        )
+        # the broker answers per topic; aiokafka does not raise for those errors, so we look
+        failed = [
+            f"{error[0]}: {error[2] if len(error) > 2 and error[2] else f'error code {error[1]}'}"
+            for error in response.topic_errors
+            if error[1] not in (0, TopicAlreadyExistsError.errno)  # already there: a concurrent set-up made it
+        ]
+        if failed:
+            raise RuntimeError("could not create topics: " + "; ".join(failed))
         return [t.name for t in wanted]
     finally:
         await admin.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import asyncpg
 from dealreg_shared.kafka import ensure_topics
@@ -26,8 +26,18 @@ def password_of(service: str) -> str:
 def with_credentials(dsn: str, *, user: str, password: str, database: str) -> str:
     parts = urlsplit(dsn)
     host = parts.hostname or "127.0.0.1"
-    netloc = f"{user}:{password}@{host}" + (f":{parts.port}" if parts.port else "")
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit((parts.scheme, netloc, "/" + database, parts.query, ""))
+
+
+def on_database(dsn: str, database: str) -> str:
+    """The same server and credentials, another database."""
+    parts = urlsplit(dsn)
+    return with_credentials(
+        dsn, user=unquote(parts.username or ""), password=unquote(parts.password or ""), database=database
+    )
 
 
 @dataclass(frozen=True)
@@ -39,10 +49,7 @@ class Stack:
 
     @property
     def admin_dealreg_dsn(self) -> str:
-        parts = urlsplit(self.admin_dsn)
-        return with_credentials(
-            self.admin_dsn, user=parts.username or "", password=parts.password or "", database=DATABASE_NAME
-        )
+        return on_database(self.admin_dsn, DATABASE_NAME)
 
     def service_dsn(self, service: str) -> str:
         return with_credentials(
@@ -54,14 +61,13 @@ async def provision_database(admin_dsn: str) -> None:
     """Database `dealreg`; per service a schema it owns and a login role that can touch nothing else."""
     conn = await asyncpg.connect(admin_dsn)
     try:
+        # two set-ups at once (replicas, parallel test runs) must not both try to create the database
+        await conn.execute("select pg_advisory_lock(hashtext('dealreg.provision.database'))")
         if not await conn.fetchval("select true from pg_database where datname = $1", DATABASE_NAME):
             await conn.execute(f"create database {DATABASE_NAME}")
     finally:
-        await conn.close()
-    parts = urlsplit(admin_dsn)
-    conn = await asyncpg.connect(
-        with_credentials(admin_dsn, user=parts.username or "", password=parts.password or "", database=DATABASE_NAME)
-    )
+        await conn.close()  # releases the lock
+    conn = await asyncpg.connect(on_database(admin_dsn, DATABASE_NAME))
     try:
         await conn.execute("select pg_advisory_lock(hashtext('dealreg.provision'))")
         await conn.execute(f"revoke all on database {DATABASE_NAME} from public")
@@ -78,8 +84,7 @@ async def provision_database(admin_dsn: str) -> None:
             await conn.execute(f"create schema if not exists {service} authorization {role}")
             await conn.execute(f"revoke all on schema {service} from public")
             await conn.execute(f"alter role {role} in database {DATABASE_NAME} set search_path = {service}")
-        await conn.execute("select pg_advisory_unlock(hashtext('dealreg.provision'))")
-    finally:
+    finally:  # closing releases the advisory lock
         await conn.close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass
@@ -91,9 +92,12 @@ def screen_application(
 
 
 def partner_id_for(domain: str, application_id: uuid.UUID) -> str:
-    """Readable and unique: `p-<first label of the domain>-<6 hex of the application id>`."""
+    """Readable and unique: `p-<first label of the domain>-<10 hex of a hash of the application id>`.
+
+    Applicants choose application ids, so the suffix is hashed: nobody can aim at another's partner id.
+    """
     label = re.sub(r"[^a-z0-9]+", "-", domain.split(".")[0].lower()).strip("-")[:40] or "partner"
-    return f"p-{label}-{application_id.hex[:6]}"
+    return f"p-{label}-{hashlib.sha256(application_id.bytes).hexdigest()[:10]}"
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -53,9 +54,14 @@ class ReasonCode(StrEnum):
     REJECTED_BY_MANAGER = "rejected_by_manager"
 
 
-def _no_float(value: Any) -> Any:
+_PLAIN_DECIMAL = re.compile(r"^\d{1,16}(\.\d{1,2})?$")
+
+
+def _plain_decimal_string(value: Any) -> Any:
     if isinstance(value, float | int) and not isinstance(value, bool):
         raise ValueError("amounts are decimal strings, never numbers")
+    if isinstance(value, str) and not _PLAIN_DECIMAL.match(value):
+        raise ValueError("amounts are plain decimal strings such as 48000.00")
     return value
 
 
@@ -66,7 +72,7 @@ CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Amount = Annotated[
     Decimal,
-    BeforeValidator(_no_float),
+    BeforeValidator(_plain_decimal_string),
     Field(gt=Decimal(0), le=Decimal("1000000000000"), max_digits=18, decimal_places=2),
 ]
 ProductLine = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
