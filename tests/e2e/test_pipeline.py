@@ -16,7 +16,12 @@ from dealreg_devstack.topicreader import Record, collect
 from dealreg_shared.envelope import new_event
 from dealreg_shared.partner import PartnerClient, signed_submission
 from dealreg_shared.signing import SigningKey
-from dealreg_shared.topics import OPPORTUNITIES, REGISTRATION_STATUS, REGISTRATIONS_SUBMITTED
+from dealreg_shared.topics import (
+    OPPORTUNITIES,
+    REGISTRATION_STATUS,
+    REGISTRATIONS_RECEIVED,
+    REGISTRATIONS_SUBMITTED,
+)
 
 from tests.conftest import unique
 from tests.e2e.conftest import MANAGER, WEBHOOK_SECRET, Pipeline
@@ -162,9 +167,10 @@ async def test_rejected_submissions_get_a_reason_code_and_nothing_of_them_reache
         )
         assert (
             await conn.fetchval(
-                "select count(*) from intake.outbox where topic = 'dealreg.registrations.received.v1' "
+                "select count(*) from intake.outbox where topic = $2 "
                 "and convert_from(value, 'UTF8')::jsonb->>'registration_id' = any($1)",
                 [str(i) for i in ids],
+                REGISTRATIONS_RECEIVED.name,
             )
             == 0
         )

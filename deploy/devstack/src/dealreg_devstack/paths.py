@@ -18,6 +18,7 @@ def project_root() -> Path:
 
 
 def state_dir() -> Path:
-    path = project_root() / ".dealreg"
-    path.mkdir(exist_ok=True)
+    """Jars, data and logs of the local stack: DEALREG_STATE_DIR, else `.dealreg/` in the checkout."""
+    path = Path(os.environ["DEALREG_STATE_DIR"]) if os.environ.get("DEALREG_STATE_DIR") else project_root() / ".dealreg"
+    path.mkdir(parents=True, exist_ok=True)
     return path
