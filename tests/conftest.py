@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import ExitStack
 
 import pytest
+
 from dealreg_devstack import kafka_local, postgres_local
 from dealreg_devstack.provision import Stack
 from dealreg_devstack.stack import resolve

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
+
 from dealreg_devstack.launcher import ServiceProcess, start_all, stop_all
 from dealreg_devstack.procs import wait_until
 from dealreg_devstack.provision import Stack
 from dealreg_devstack.scenario import ScenarioPartner, new_partner, onboard
 from dealreg_devstack.sinks import ReceivedHook, SmtpSink, WebhookSink
 from dealreg_shared.kafka import make_producer
-
 from tests.conftest import unique
 
 MANAGER = "channel-managers@vendor.example"

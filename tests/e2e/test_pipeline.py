@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+
 from dealreg_devstack.scenario import ScenarioPartner, new_registration
 from dealreg_devstack.topicreader import Record, collect
 from dealreg_shared.envelope import new_event
@@ -22,7 +23,6 @@ from dealreg_shared.topics import (
     REGISTRATIONS_RECEIVED,
     REGISTRATIONS_SUBMITTED,
 )
-
 from tests.conftest import unique
 from tests.e2e.conftest import MANAGER, WEBHOOK_SECRET, Pipeline
 

@@ -7,9 +7,9 @@ import dataclasses
 
 import asyncpg
 import pytest
+
 from dealreg_devstack.provision import SERVICES, Stack
 from dealreg_shared.db import PLUMBING_TRACK, Migration, load_migrations, migrate, service_migrations
-
 from tests.conftest import unique
 
 pytestmark = pytest.mark.integration

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka.structs import ConsumerRecord
+
 from dealreg_devstack.provision import Stack
 from dealreg_devstack.topicreader import collect
 from dealreg_shared.consumer import Incoming, PoisonRecord, RecordProcessor, RetryPolicy
@@ -20,7 +21,6 @@ from dealreg_shared.envelope import new_event, utcnow
 from dealreg_shared.kafka import make_producer
 from dealreg_shared.outbox import Outbox, OutboxRelay, insert_outbox
 from dealreg_shared.topics import REGISTRATION_DECISIONS, REGISTRATION_STATUS
-
 from tests.conftest import unique
 
 pytestmark = pytest.mark.integration

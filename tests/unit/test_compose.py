@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped]
+
 from dealreg_conflict.settings import ConflictSettings
 from dealreg_devstack.provision import SERVICES
 from dealreg_devstack.stack import from_environment

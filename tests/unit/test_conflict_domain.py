@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from dealreg_conflict.domain import Candidate, Outcome, Policy, decide, detect_conflicts
 from dealreg_shared.contracts import ReasonCode, Status
 

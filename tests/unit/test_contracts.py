@@ -8,6 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, ValidationError
+
 from dealreg_shared.contracts import (
     EventType,
     Money,
@@ -16,7 +18,6 @@ from dealreg_shared.contracts import (
 )
 from dealreg_shared.contracts import partners as p
 from dealreg_shared.contracts import registrations as r
-from pydantic import BaseModel, ValidationError
 
 # the design's sample registration.submitted, value for value
 SUBMITTED: dict[str, Any] = {

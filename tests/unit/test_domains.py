@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from dealreg_shared.domains import customer_key, normalize_company_name, registrable_domain
 
 

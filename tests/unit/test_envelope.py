@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from dealreg_shared.envelope import SPECVERSION, CloudEvent, UndecodableRecord, decode_event, new_event
 
 MAX = 64 * 1024

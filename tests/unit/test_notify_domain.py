@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+
 from dealreg_notify.domain import (
     Managers,
     Notification,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from dealreg_conflict.settings import ConflictSettings
 from dealreg_intake.settings import IntakeSettings
 from dealreg_notify.settings import NotifySettings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from dealreg_shared.signing import SigningKey, b64url_decode, b64url_encode, verify
 
 VALUE = b'{"registration_id":"6f1c8f0e-3a0b-4c55-9d1e-8a2b7d9f1c20","partner_id":"p-northwind"}'

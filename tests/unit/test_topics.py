@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from dealreg_shared import topics
 from dealreg_shared.topics import ALL_TOPICS, DLQ_SUFFIX, MAIN_TOPICS, Topic, by_name
 

@@ -12,11 +12,6 @@ import logging
 import time
 from functools import partial
 
-from dealreg_shared.kafka import make_producer
-from dealreg_shared.partner import PartnerClient
-from dealreg_shared.signing import SigningKey
-from dealreg_shared.topics import OPPORTUNITIES
-
 from dealreg_devstack.launcher import ServiceProcess, start_all, stop_all
 from dealreg_devstack.paths import state_dir
 from dealreg_devstack.procs import wait_until
@@ -30,6 +25,10 @@ from dealreg_devstack.scenario import (
 from dealreg_devstack.sinks import SmtpSink, WebhookSink
 from dealreg_devstack.stack import from_environment, local_stack_up
 from dealreg_devstack.topicreader import Record, collect
+from dealreg_shared.kafka import make_producer
+from dealreg_shared.partner import PartnerClient
+from dealreg_shared.signing import SigningKey
+from dealreg_shared.topics import OPPORTUNITIES
 
 MANAGER = "channel-managers@vendor.example"
 T0 = time.monotonic()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import asyncpg
+
 from dealreg_shared.kafka import ensure_topics
 from dealreg_shared.settings import DATABASE_NAME
 from dealreg_shared.topics import ALL_TOPICS

@@ -11,6 +11,9 @@ from typing import Literal
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+
+from dealreg_devstack.procs import wait_until
+from dealreg_devstack.provision import Stack
 from dealreg_shared.contracts import (
     Contact,
     Customer,
@@ -29,9 +32,6 @@ from dealreg_shared.kafka import publish_event
 from dealreg_shared.partner import apply
 from dealreg_shared.signing import SigningKey
 from dealreg_shared.topics import PARTNER_DECISIONS
-
-from dealreg_devstack.procs import wait_until
-from dealreg_devstack.provision import Stack
 
 
 @dataclass

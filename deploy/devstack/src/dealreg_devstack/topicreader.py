@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+
 from dealreg_shared.topics import Topic
 
 

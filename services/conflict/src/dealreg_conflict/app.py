@@ -8,6 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from faststream import FastStream
+
+from dealreg_conflict import store
+from dealreg_conflict.domain import Candidate, Outcome, Policy, decide, detect_conflicts
+from dealreg_conflict.settings import ConflictSettings
 from dealreg_shared.consumer import Incoming
 from dealreg_shared.contracts import (
     DecisionRefused,
@@ -29,11 +34,6 @@ from dealreg_shared.topics import (
     REGISTRATION_STATUS,
     REGISTRATIONS_VETTED,
 )
-from faststream import FastStream
-
-from dealreg_conflict import store
-from dealreg_conflict.domain import Candidate, Outcome, Policy, decide, detect_conflicts
-from dealreg_conflict.settings import ConflictSettings
 
 SERVICE = "conflict"
 log = structlog.get_logger(__name__)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from dealreg_shared.settings import ServiceSettings
 from pydantic import Field
+
+from dealreg_shared.settings import ServiceSettings
 
 
 class ConflictSettings(ServiceSettings):

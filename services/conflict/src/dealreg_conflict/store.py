@@ -8,9 +8,9 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from dealreg_shared.db import Conn
 
 from dealreg_conflict.domain import Candidate
+from dealreg_shared.db import Conn
 
 
 async def lock_customer(conn: Conn, customer_key: str) -> None:

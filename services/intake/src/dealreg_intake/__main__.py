@@ -1,10 +1,9 @@
 """`python -m dealreg_intake`: run the intake service until SIGTERM."""
 
-from dealreg_shared.runtime import run
-from dealreg_shared.settings import load_settings
-
 from dealreg_intake.app import SERVICE, build_app
 from dealreg_intake.settings import IntakeSettings
+from dealreg_shared.runtime import run
+from dealreg_shared.settings import load_settings
 
 
 def main() -> None:

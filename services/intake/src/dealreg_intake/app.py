@@ -3,6 +3,19 @@
 from __future__ import annotations
 
 import structlog
+from faststream import FastStream
+
+from dealreg_intake import store
+from dealreg_intake.domain import (
+    Rejection,
+    authenticate,
+    claimed_ids,
+    content_hash,
+    resubmission_rejection,
+    to_received,
+    validate,
+)
+from dealreg_intake.settings import IntakeSettings
 from dealreg_shared.consumer import Incoming, PoisonRecord
 from dealreg_shared.contracts import (
     EventType,
@@ -18,19 +31,6 @@ from dealreg_shared.regions import parse_regions
 from dealreg_shared.runtime import ServiceRuntime
 from dealreg_shared.statuses import emit_status
 from dealreg_shared.topics import PARTNERS, REGISTRATIONS_RECEIVED, REGISTRATIONS_SUBMITTED
-from faststream import FastStream
-
-from dealreg_intake import store
-from dealreg_intake.domain import (
-    Rejection,
-    authenticate,
-    claimed_ids,
-    content_hash,
-    resubmission_rejection,
-    to_received,
-    validate,
-)
-from dealreg_intake.settings import IntakeSettings
 
 SERVICE = "intake"
 log = structlog.get_logger(__name__)

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from dealreg_shared.contracts import ReasonCode, RegistrationReceived, RegistrationSubmitted
 from dealreg_shared.domains import customer_key, registrable_domain
 from dealreg_shared.regions import region_of
 from dealreg_shared.signing import verify
-from pydantic import ValidationError
 
 
 @dataclass(frozen=True)

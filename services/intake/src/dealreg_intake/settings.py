@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pydantic import Field, field_validator
+
 from dealreg_shared.regions import parse_regions
 from dealreg_shared.settings import ServiceSettings
-from pydantic import Field, field_validator
 
 
 class IntakeSettings(ServiceSettings):

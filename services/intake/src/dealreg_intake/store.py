@@ -6,9 +6,8 @@ import json
 from typing import Any
 from uuid import UUID
 
-from dealreg_shared.db import Conn
-
 from dealreg_intake.domain import PartnerView
+from dealreg_shared.db import Conn
 
 
 async def get_partner(conn: Conn, partner_id: str) -> PartnerView | None:

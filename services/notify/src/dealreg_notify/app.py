@@ -3,20 +3,6 @@
 from __future__ import annotations
 
 import structlog
-from dealreg_shared.consumer import Incoming
-from dealreg_shared.contracts import (
-    DecisionRefused,
-    EventType,
-    PartnerApplicationRejected,
-    PartnerApplicationVetted,
-    PartnerApproved,
-    PartnerStatusChanged,
-    RegistrationStatusChanged,
-)
-from dealreg_shared.db import Conn
-from dealreg_shared.outbox import Outbox
-from dealreg_shared.runtime import ServiceRuntime
-from dealreg_shared.topics import PARTNERS, REGISTRATION_STATUS
 from faststream import FastStream
 
 from dealreg_notify import store
@@ -32,6 +18,20 @@ from dealreg_notify.domain import (
     route_status,
 )
 from dealreg_notify.settings import NotifySettings
+from dealreg_shared.consumer import Incoming
+from dealreg_shared.contracts import (
+    DecisionRefused,
+    EventType,
+    PartnerApplicationRejected,
+    PartnerApplicationVetted,
+    PartnerApproved,
+    PartnerStatusChanged,
+    RegistrationStatusChanged,
+)
+from dealreg_shared.db import Conn
+from dealreg_shared.outbox import Outbox
+from dealreg_shared.runtime import ServiceRuntime
+from dealreg_shared.topics import PARTNERS, REGISTRATION_STATUS
 
 SERVICE = "notify"
 log = structlog.get_logger(__name__)

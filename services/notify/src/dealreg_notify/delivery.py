@@ -14,12 +14,12 @@ import aiosmtplib
 import asyncpg
 import httpx
 import structlog
-from dealreg_shared import webhooks
-from dealreg_shared.db import Pool
-from dealreg_shared.envelope import utcnow
 
 from dealreg_notify import store
 from dealreg_notify.settings import NotifySettings
+from dealreg_shared import webhooks
+from dealreg_shared.db import Pool
+from dealreg_shared.envelope import utcnow
 
 log = structlog.get_logger(__name__)
 

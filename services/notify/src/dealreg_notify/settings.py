@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dealreg_shared.settings import ServiceSettings
 from pydantic import Field
+
+from dealreg_shared.settings import ServiceSettings
 
 
 class NotifySettings(ServiceSettings):

@@ -6,9 +6,9 @@ import json
 from datetime import datetime
 
 import asyncpg
-from dealreg_shared.db import Conn, Pool
 
 from dealreg_notify.domain import Notification, PartnerContacts
+from dealreg_shared.db import Conn, Pool
 
 
 async def upsert_partner(conn: Conn, partner: PartnerContacts, *, active: bool) -> None:

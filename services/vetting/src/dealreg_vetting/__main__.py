@@ -2,7 +2,6 @@
 
 from dealreg_shared.runtime import run
 from dealreg_shared.settings import load_settings
-
 from dealreg_vetting.app import SERVICE, build_app
 from dealreg_vetting.settings import VettingSettings
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import structlog
+from faststream import FastStream
+
 from dealreg_shared.consumer import Incoming
 from dealreg_shared.contracts import (
     DecisionRefused,
@@ -31,8 +33,6 @@ from dealreg_shared.topics import (
     REGISTRATIONS_RECEIVED,
     REGISTRATIONS_VETTED,
 )
-from faststream import FastStream
-
 from dealreg_vetting import store
 from dealreg_vetting.domain import check_eligibility, partner_id_for, screen_application
 from dealreg_vetting.settings import VettingSettings

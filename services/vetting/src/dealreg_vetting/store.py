@@ -7,8 +7,8 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from dealreg_shared.db import Conn
 
+from dealreg_shared.db import Conn
 from dealreg_vetting.domain import PartnerStanding, Screening
 
 
