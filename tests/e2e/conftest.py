@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +29,7 @@ class Pipeline:
     hooks: WebhookSink
     producer: AIOKafkaProducer
     services: dict[str, ServiceProcess]
+    log_dir: Path
 
     async def eventually(self, condition: Callable[[], object], what: str, timeout_s: float = 45) -> None:
         """Poll with a deadline until `condition()` is truthy."""
@@ -63,6 +64,16 @@ class Pipeline:
         await onboard(partner, stack=self.stack, producer=self.producer, approved_partner_id=approved)
         return partner
 
+    async def eventually_async(
+        self, value: Callable[[], Awaitable[object]], expected: object, what: str, timeout_s: float = 45
+    ) -> None:
+        """Poll an async value with a deadline until it equals `expected`."""
+
+        async def probe() -> bool:
+            return await value() == expected
+
+        await wait_until(probe, timeout_s=timeout_s, what=what)
+
     def hooks_of(self, partner: ScenarioPartner) -> list[ReceivedHook]:
         """What the partner's webhook endpoint received."""
         return self.hooks.to(hook_name(partner))
@@ -88,7 +99,7 @@ async def pipeline(stack: Stack) -> AsyncIterator[Pipeline]:
     producer = make_producer(stack.kafka_bootstrap, client_id="tests-e2e")
     await producer.start()
     try:
-        yield Pipeline(stack, smtp, hooks, producer, services)
+        yield Pipeline(stack, smtp, hooks, producer, services, log_dir)
     finally:
         await producer.stop()
         stop_all(services)

@@ -13,8 +13,10 @@ import structlog
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
+from dealreg_shared.contracts import EventType, Status
 from dealreg_shared.db import Conn, Pool
 from dealreg_shared.envelope import CloudEvent, UndecodableRecord, decode_event, rfc3339, utcnow
+from dealreg_shared.metrics import PROCESSING_SECONDS, RECORDS_CONSUMED, RECORDS_PROCESSED, REGISTRATIONS_REJECTED
 from dealreg_shared.outbox import Outbox, OutgoingRecord, insert_outbox
 from dealreg_shared.topics import by_name
 
@@ -78,6 +80,11 @@ class RecordProcessor:
         structlog.contextvars.bind_contextvars(
             service=self.service, topic=record.topic, partition=record.partition, offset=record.offset
         )
+        RECORDS_CONSUMED.labels(self.service, record.topic).inc()
+        with PROCESSING_SECONDS.labels(self.service, record.topic).time():
+            await self._process(record, handler)
+
+    async def _process(self, record: ConsumerRecord[Any, Any], handler: Handler) -> None:
         try:
             event = decode_event(record.value, record.headers, max_bytes=self.max_bytes)
         except UndecodableRecord as exc:
@@ -103,10 +110,15 @@ class RecordProcessor:
             )
             if not fresh:
                 log.info("event_already_applied")
+                RECORDS_PROCESSED.labels(self.service, incoming.topic, "duplicate").inc()
                 return
             await handler(conn, incoming, outbox)
             await insert_outbox(conn, outbox.records)
         log.info("event_applied", emitted=len(outbox.records))
+        RECORDS_PROCESSED.labels(self.service, incoming.topic, "applied").inc()
+        for event in outbox.events:
+            if event.type == EventType.REGISTRATION_STATUS_CHANGED and event.data.get("status") == Status.REJECTED:
+                REGISTRATIONS_REJECTED.labels(self.service, event.data.get("reason_code") or "none").inc()
 
     async def _with_retry(self, work: Callable[[], Awaitable[None]], *, poison_ok: bool) -> BaseException | None:
         """Run `work` until it succeeds; a record's own failure is tried max_attempts times, then returned."""
@@ -155,3 +167,4 @@ class RecordProcessor:
         async with self.pool.acquire() as conn:
             await insert_outbox(conn, [dead])
         log.warning("record_dead_lettered", error=error)
+        RECORDS_PROCESSED.labels(self.service, record.topic, "dead_lettered").inc()

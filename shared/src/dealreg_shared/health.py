@@ -1,4 +1,4 @@
-"""A tiny HTTP endpoint for probes: `/livez` (the process answers) and `/readyz` (broker and database answer)."""
+"""A tiny HTTP endpoint: `/livez` (the process answers), `/readyz` (broker and database answer), `/metrics`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from dealreg_shared.metrics import exposition
+
 log = structlog.get_logger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
+_REASONS = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}
 
 
 class HealthServer:
@@ -30,7 +33,7 @@ class HealthServer:
             self._server.close()
             await self._server.wait_closed()
 
-    async def _readiness(self) -> tuple[bool, dict[str, bool]]:
+    async def readiness(self) -> tuple[bool, dict[str, bool]]:
         results: dict[str, bool] = {}
         for name, check in self.checks.items():
             try:
@@ -39,26 +42,26 @@ class HealthServer:
                 results[name] = False
         return all(results.values()), results
 
+    async def _respond(self, path: str) -> tuple[int, bytes, str]:
+        if path == "/metrics":
+            return 200, exposition(), "text/plain; version=0.0.4; charset=utf-8"
+        body: dict[str, object]
+        if path == "/livez":
+            status, body = 200, {"status": "alive"}
+        elif path == "/readyz":
+            ready, results = await self.readiness()
+            status, body = (200 if ready else 503), {"status": "ready" if ready else "not ready", **results}
+        else:
+            status, body = 404, {"error": "not found"}
+        return status, json.dumps(body).encode(), "application/json"
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request_line = await asyncio.wait_for(reader.readline(), timeout=5.0)
             parts = request_line.decode("latin-1").split()
-            path = parts[1] if len(parts) >= 2 else ""
-            body: dict[str, object]
-            if path == "/livez":
-                status, body = 200, {"status": "alive"}
-            elif path == "/readyz":
-                ready, results = await self._readiness()
-                status, body = (
-                    (200 if ready else 503),
-                    {"status": "ready" if ready else "not ready", **results},
-                )
-            else:
-                status, body = 404, {"error": "not found"}
-            payload = json.dumps(body).encode()
-            reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
+            status, payload, content_type = await self._respond(parts[1] if len(parts) >= 2 else "")
             writer.write(
-                f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+                f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: {content_type}\r\n"
                 f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
                 + payload
             )

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from dealreg_shared.db import Conn
 from dealreg_shared.envelope import CloudEvent, new_event
+from dealreg_shared.metrics import OUTBOX_BACKLOG
 from dealreg_shared.topics import Topic
 
 log = structlog.get_logger(__name__)
@@ -35,6 +36,7 @@ class Outbox:
         self.source = f"dealreg/{service}"
         self.cause = cause
         self.records: list[OutgoingRecord] = []
+        self.events: list[CloudEvent] = []
 
     def emit(
         self, topic: Topic, *, key: str, type: str, data: BaseModel, correlation_id: str | None = None
@@ -48,6 +50,7 @@ class Outbox:
             causation_id=self.cause.id if self.cause else None,
         )
         self.records.append(OutgoingRecord(topic.name, key.encode(), value, event.headers()))
+        self.events.append(event)
         return event
 
 
@@ -119,7 +122,7 @@ class OutboxRelay:
                         return
                     await self._sleep_or_wake()
         finally:
-            await conn.close()
+            await conn.close(timeout=5)
 
     async def _sleep_or_wake(self) -> None:
         try:
@@ -145,4 +148,10 @@ class OutboxRelay:
             "update outbox set published_at = now() where id = any($1::bigint[])", [r["id"] for r in rows]
         )
         log.debug("outbox_published", count=len(rows))
+        if len(rows) < self.batch_size:
+            OUTBOX_BACKLOG.labels(self.schema).set(0)
+        else:
+            OUTBOX_BACKLOG.labels(self.schema).set(
+                await conn.fetchval("select count(*) from outbox where published_at is null")
+            )
         return len(rows)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
+import signal
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
+from aiokafka import TopicPartition
 from faststream import FastStream
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
@@ -17,6 +20,7 @@ from dealreg_shared.db import Pool, create_pool, migrate, service_migrations
 from dealreg_shared.health import HealthServer
 from dealreg_shared.kafka import ACK_POLICY, make_broker, make_producer
 from dealreg_shared.logging import configure_logging, library_logger
+from dealreg_shared.metrics import CONSUMER_LAG
 from dealreg_shared.outbox import OutboxRelay
 from dealreg_shared.settings import ServiceSettings
 from dealreg_shared.topics import Topic
@@ -57,7 +61,9 @@ class ServiceRuntime:
 
         async def on_record(body: bytes, msg: KafkaMessage) -> None:
             assert self._processor is not None
-            await self._processor.process(msg.raw_message, handler)
+            record = msg.raw_message
+            await self._processor.process(record, handler)
+            _observe_lag(self.service, msg.consumer, record)
 
         on_record.__name__ = handler.__name__
         self.broker.subscriber(
@@ -109,7 +115,12 @@ class ServiceRuntime:
             if self.health:
                 await self.health.stop()
             await producer.stop()
-            await self._pool.close()
+            try:
+                # a connection broken mid-query (database restarted, network cut) must not hang the stop
+                await asyncio.wait_for(self._pool.close(), timeout=5)
+            except TimeoutError:
+                log.warning("database_pool_terminated")
+                self._pool.terminate()
             log.info("service_stopped")
 
     async def _db_ok(self) -> bool:
@@ -119,6 +130,14 @@ class ServiceRuntime:
         return await self.broker.ping(timeout=2.0)
 
 
+def _observe_lag(service: str, consumer: Any, record: Any) -> None:
+    """Consumer lag as the consumer itself knows it: the partition's high-water mark minus our position."""
+    highwater = consumer.highwater(TopicPartition(record.topic, record.partition))
+    if highwater is not None:
+        CONSUMER_LAG.labels(service, record.topic, str(record.partition)).set(max(0, highwater - record.offset - 1))
+
+
 def run(app: FastStream) -> None:
-    """Run until SIGINT/SIGTERM, then drain and stop."""
+    """Run until SIGINT/SIGTERM, then drain and stop. SIGUSR1 prints every thread's stack (for operators)."""
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     asyncio.run(app.run())
