@@ -3,7 +3,7 @@ PY ?= python3
 UV := $(PY) -m uv
 RUN := $(UV) run --frozen
 
-.PHONY: deps demo test test-unit lint typecheck fmt up down status clean
+.PHONY: deps demo test test-unit lint typecheck fmt contract up down status clean
 
 deps:            ## install uv, Java/Maven if missing, and the locked Python workspace
 	@bash deploy/bootstrap.sh
@@ -29,6 +29,9 @@ typecheck: deps  ## mypy, strict, with the pydantic plugin
 fmt: deps        ## format and fix what ruff can
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
+
+contract: deps   ## regenerate the published contract (contract/asyncapi.json, contract/schemas/) from the code
+	$(RUN) python -m dealreg_shared.asyncapi contract
 
 up: deps         ## start Kafka (KRaft) and Postgres locally, create topics, schemas and roles (idempotent)
 	$(RUN) python -m dealreg_devstack up

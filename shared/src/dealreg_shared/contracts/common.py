@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 
 class EventType(StrEnum):
@@ -73,6 +73,8 @@ CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Amount = Annotated[
     Decimal,
     BeforeValidator(_plain_decimal_string),
+    # what partners' tools see: a string, never a JSON number
+    WithJsonSchema({"type": "string", "pattern": _PLAIN_DECIMAL.pattern, "examples": ["48000.00"]}),
     Field(gt=Decimal(0), le=Decimal("1000000000000"), max_digits=18, decimal_places=2),
 ]
 ProductLine = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
