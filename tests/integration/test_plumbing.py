@@ -20,7 +20,7 @@ from dealreg_shared.db import Conn, create_pool, migrate, service_migrations
 from dealreg_shared.envelope import new_event, utcnow
 from dealreg_shared.kafka import make_producer
 from dealreg_shared.outbox import Outbox, OutboxRelay, insert_outbox
-from dealreg_shared.topics import REGISTRATION_DECISIONS, REGISTRATION_STATUS
+from dealreg_shared.topics import OPPORTUNITIES, REGISTRATION_DECISIONS, REGISTRATION_STATUS
 from tests.conftest import unique
 
 pytestmark = pytest.mark.integration
@@ -167,7 +167,7 @@ async def test_the_relay_publishes_committed_events_in_order_and_nothing_rolled_
     committed = Outbox(service="tests")
     for i in range(5):
         committed.emit(
-            REGISTRATION_STATUS,
+            OPPORTUNITIES,
             key=marker,
             type=f"test.n{i}",
             data=DecisionRefused(
@@ -176,7 +176,7 @@ async def test_the_relay_publishes_committed_events_in_order_and_nothing_rolled_
         )
     rolled_back = Outbox(service="tests")
     rolled_back.emit(
-        REGISTRATION_STATUS,
+        OPPORTUNITIES,
         key=marker,
         type="test.rolled-back",
         data=DecisionRefused(
@@ -198,7 +198,7 @@ async def test_the_relay_publishes_committed_events_in_order_and_nothing_rolled_
     try:
         records = await collect(
             stack.kafka_bootstrap,
-            REGISTRATION_STATUS,
+            OPPORTUNITIES,
             until=lambda rs: sum(r.key == marker.encode() for r in rs) >= 5,
             timeout_s=30,
         )

@@ -78,7 +78,12 @@ def test_registration_topics_have_more_than_one_partition(topic: Topic) -> None:
 
 
 def _source_files() -> list[Path]:
-    roots = [ROOT / "shared" / "src", *sorted((ROOT / "services").glob("*/src")), ROOT / "deploy" / "devstack" / "src"]
+    roots = [
+        ROOT / "shared" / "src",
+        *sorted((ROOT / "services").glob("*/src")),
+        ROOT / "deploy" / "devstack" / "src",
+        ROOT / "cli" / "src",
+    ]
     return sorted(f for root in roots for f in root.rglob("*.py"))
 
 
@@ -97,6 +102,7 @@ def test_the_scan_covers_every_package_and_finds_the_catalogues_names() -> None:
     for service in ("intake", "vetting", "conflict", "notify"):
         assert any(f"services/{service}/src" in f.as_posix() for f in files), service
     assert any("deploy/devstack/src" in f.as_posix() for f in files)
+    assert any("cli/src" in f.as_posix() for f in files)
     found = {TOPIC_NAME.search(value).group(0) for _, value in _topic_literals(CATALOGUE)}  # type: ignore[union-attr]
     assert set(DESIGN_TOPICS) <= found
 

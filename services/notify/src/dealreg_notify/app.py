@@ -50,6 +50,9 @@ def build_app(settings: NotifySettings) -> FastStream:
         if event.type == EventType.DECISION_REFUSED:
             await record(conn, incoming, route_decision_refused(DecisionRefused.model_validate(event.data), managers))
             return
+        if event.type != EventType.REGISTRATION_STATUS_CHANGED:
+            log.info("event_type_ignored")  # a newer producer's event: not for notify to act on
+            return
         status = RegistrationStatusChanged.model_validate(event.data)
         partner = await store.get_partner(conn, status.partner_id)
         await record(conn, incoming, route_status(status, partner, managers))

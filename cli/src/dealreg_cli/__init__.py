@@ -1,0 +1,1 @@
+"""dealreg's command line for channel managers and operators: what waits, decide, history, dead letters, status."""

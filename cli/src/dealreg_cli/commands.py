@@ -1,0 +1,229 @@
+"""What the CLI does, as functions returning rows: pending work, decisions, history, dead letters, status."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from dealreg_cli.kafka_read import Record, read_to_end, topic_overview
+from dealreg_shared.contracts import EventType, PartnerApplicationDecided, RegistrationDecided
+from dealreg_shared.kafka import make_producer, publish_event
+from dealreg_shared.topics import (
+    DLQ_SUFFIX,
+    MAIN_TOPICS,
+    OPPORTUNITIES,
+    PARTNER_APPLICATIONS,
+    PARTNER_DECISIONS,
+    PARTNERS,
+    REGISTRATION_DECISIONS,
+    REGISTRATION_STATUS,
+    REGISTRATIONS_RECEIVED,
+    REGISTRATIONS_SUBMITTED,
+    REGISTRATIONS_VETTED,
+    by_name,
+)
+
+CONSUMERS = {  # which service consumes which topic (its group is dealreg-<service>.<topic>)
+    PARTNER_DECISIONS.name: ["vetting"],
+    PARTNERS.name: ["intake", "notify"],
+    REGISTRATIONS_SUBMITTED.name: ["intake"],
+    REGISTRATIONS_RECEIVED.name: ["vetting"],
+    REGISTRATIONS_VETTED.name: ["conflict"],
+    REGISTRATION_DECISIONS.name: ["conflict"],
+    REGISTRATION_STATUS.name: ["notify"],
+    PARTNER_APPLICATIONS.name: ["vetting"],
+}
+
+
+def _time(record: Record) -> str:
+    return record.headers.get("ce_time") or datetime.fromtimestamp(record.timestamp_ms / 1000, UTC).isoformat()
+
+
+async def pending(bootstrap: str) -> list[dict[str, Any]]:
+    """What waits for a manager: registrations under review, applications not decided, protections expiring."""
+    latest: dict[str, dict[str, Any]] = {}
+    for r in await read_to_end(bootstrap, REGISTRATION_STATUS.name):
+        if r.headers.get("ce_type") == EventType.REGISTRATION_STATUS_CHANGED and isinstance(r.data, dict):
+            latest[r.data["registration_id"]] = {**r.data, "time": _time(r)}
+    rows = [
+        {
+            "kind": "review" if s["status"] == "under_review" else "expiring",
+            "id": rid,
+            "partner": s["partner_id"],
+            "customer": s.get("customer_name"),
+            "since": s["time"],
+            "until": s.get("protected_until"),
+        }
+        for rid, s in latest.items()
+        if s["status"] in ("under_review", "expiring")
+    ]
+    applications: dict[str, dict[str, Any]] = {}
+    for r in await read_to_end(bootstrap, PARTNERS.name):
+        data, kind = r.data, r.headers.get("ce_type")
+        if not isinstance(data, dict) or "application_id" not in data:
+            continue
+        if kind == EventType.PARTNER_APPLICATION_VETTED:
+            applications[data["application_id"]] = {
+                "kind": "application",
+                "id": data["application_id"],
+                "partner": data["partner_id"],
+                "customer": f"{data['company_name']} (recommendation: {data['recommendation']})",
+                "since": _time(r),
+                "until": None,
+            }
+        elif kind in (EventType.PARTNER_APPROVED, EventType.PARTNER_APPLICATION_REJECTED):
+            applications.pop(data["application_id"], None)
+    return sorted(rows + list(applications.values()), key=lambda row: str(row["since"]))
+
+
+async def decide_registration(
+    bootstrap: str,
+    registration_id: uuid.UUID,
+    decision: Literal["approve", "reject", "extend"],
+    *,
+    manager: str,
+    reason: str,
+    extend_days: int | None,
+) -> str:
+    decided = RegistrationDecided(
+        decision_id=uuid.uuid4(),
+        registration_id=registration_id,
+        decision=decision,
+        manager_id=manager,
+        reason=reason,
+        extend_days=extend_days,
+    )
+    await _publish(bootstrap, REGISTRATION_DECISIONS, str(registration_id), EventType.REGISTRATION_DECIDED, decided)
+    return str(decided.decision_id)
+
+
+async def decide_application(
+    bootstrap: str,
+    application_id: uuid.UUID,
+    decision: Literal["approve", "reject"],
+    *,
+    manager: str,
+    reason: str,
+    tier: str | None,
+) -> str:
+    decided = PartnerApplicationDecided(
+        decision_id=uuid.uuid4(),
+        application_id=application_id,
+        decision=decision,
+        tier=tier,
+        manager_id=manager,
+        reason=reason,
+    )
+    await _publish(bootstrap, PARTNER_DECISIONS, str(application_id), EventType.PARTNER_APPLICATION_DECIDED, decided)
+    return str(decided.decision_id)
+
+
+async def _publish(bootstrap: str, topic: Any, key: str, type: EventType, data: Any) -> None:
+    producer = make_producer(bootstrap, client_id="dealreg-cli")
+    await producer.start()
+    try:
+        await publish_event(producer, topic, key=key, type=type, source="dealreg/cli", data=data, correlation_id=key)
+    finally:
+        await producer.stop()
+
+
+async def history(bootstrap: str, registration_id: str) -> list[dict[str, Any]]:
+    """Every event about one registration across the four stages, in time order, from the topics."""
+    rows = []
+    for topic in (
+        REGISTRATIONS_SUBMITTED,
+        REGISTRATIONS_RECEIVED,
+        REGISTRATIONS_VETTED,
+        REGISTRATION_DECISIONS,
+        REGISTRATION_STATUS,
+        OPPORTUNITIES,
+    ):
+        for r in await read_to_end(bootstrap, topic.name):
+            data = r.data if isinstance(r.data, dict) else {}
+            if r.headers.get("ce_correlationid") != registration_id and data.get("registration_id") != registration_id:
+                continue
+            detail = data.get("status") or data.get("decision") or ""
+            if data.get("reason_code"):
+                detail += f" ({data['reason_code']})"
+            rows.append(
+                {
+                    "time": _time(r),
+                    "topic": topic.name,
+                    "event": r.headers.get("ce_type"),
+                    "source": r.headers.get("ce_source"),
+                    "detail": detail or data.get("opportunity_id"),
+                }
+            )
+    return sorted(rows, key=lambda row: str(row["time"]))
+
+
+def dlq_of(topic: str) -> str:
+    name = topic if topic.endswith(DLQ_SUFFIX) else topic + DLQ_SUFFIX
+    by_name(name)  # KeyError for a topic the catalogue does not know
+    return name
+
+
+async def dead_letters(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "offset": r.offset,
+            "partition": r.partition,
+            "failed_at": r.headers.get("dlq_failed_at"),
+            "consumer": r.headers.get("dlq_consumer"),
+            "error": r.headers.get("dlq_error"),
+            "source": f"{r.headers.get('dlq_source_topic')}[{r.headers.get('dlq_source_partition')}]"
+            f"@{r.headers.get('dlq_source_offset')}",
+            "event": r.headers.get("ce_type"),
+            "event_id": r.headers.get("ce_id"),
+            "key": r.key.decode("utf-8", "replace") if r.key else None,
+        }
+        for r in await read_to_end(bootstrap, dlq_of(topic))
+    ]
+
+
+async def replay(bootstrap: str, topic: str, selected: set[tuple[int, int]] | None) -> list[dict[str, Any]]:
+    """Publish chosen dead letters (partition, offset), or all of them, to their source topic again, as they were."""
+    letters = [
+        r
+        for r in await read_to_end(bootstrap, dlq_of(topic))
+        if selected is None or (r.partition, r.offset) in selected
+    ]
+    producer = make_producer(bootstrap, client_id="dealreg-cli-replay")
+    await producer.start()
+    replayed = []
+    try:
+        for r in letters:
+            source = by_name(r.headers["dlq_source_topic"])
+            headers = [(k, v.encode()) for k, v in r.headers.items() if not k.startswith("dlq_")]
+            await producer.send_and_wait(source.name, value=r.value, key=r.key, headers=headers)
+            replayed.append(
+                {"partition": r.partition, "offset": r.offset, "to": source.name, "event": r.headers.get("ce_type")}
+            )
+    finally:
+        await producer.stop()
+    return replayed
+
+
+async def status(bootstrap: str) -> list[dict[str, Any]]:
+    """Per topic: records held, dead letters, and each consuming service's lag."""
+    groups = {t.name: [f"dealreg-{s}.{t.name}" for s in CONSUMERS.get(t.name, [])] for t in MAIN_TOPICS}
+    held, lags = await topic_overview(
+        bootstrap, [t.name for t in MAIN_TOPICS] + [t.dlq.name for t in MAIN_TOPICS], groups
+    )
+    rows = []
+    for topic in MAIN_TOPICS:
+        lag = [
+            f"{s}:{'-' if (v := lags[(f'dealreg-{s}.{topic.name}', topic.name)]) is None else v}"
+            for s in CONSUMERS.get(topic.name, [])
+        ]
+        rows.append(
+            {
+                "topic": topic.name,
+                "partitions": topic.partitions,
+                "records": held[topic.name],
+                "lag": " ".join(lag) or None,
+                "dead_letters": held[topic.dlq.name],
+            }
+        )
+    return rows

@@ -1,0 +1,95 @@
+"""Reading topics to their current end (the CLI works from topics, never from a service's schema)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from dealreg_shared.topics import by_name
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, str]
+
+    @property
+    def data(self) -> Any:
+        try:
+            return json.loads(self.value)
+        except ValueError:
+            return None
+
+
+async def read_to_end(bootstrap: str, topic: str) -> list[Record]:
+    """Every record the topic holds now, in partition and offset order."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        client_id=f"dealreg-cli-{uuid.uuid4().hex[:6]}",
+    )
+    await consumer.start()
+    try:
+        if topic not in await consumer.topics():
+            raise LookupError(f"topic {topic} does not exist")
+        tps = [TopicPartition(topic, p) for p in range(by_name(topic).partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        records: list[Record] = []
+        remaining = {tp for tp in tps if ends[tp] > 0}
+        for tp in tps:
+            if ends[tp] > 0 and await consumer.position(tp) >= ends[tp]:
+                remaining.discard(tp)
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, items in batch.items():
+                for r in items:
+                    if r.offset < ends[tp]:
+                        headers = {k: v.decode("utf-8", "replace") for k, v in (r.headers or ())}
+                        records.append(
+                            Record(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value or b"", headers)
+                        )
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def topic_overview(
+    bootstrap: str, topics: list[str], groups: dict[str, list[str]]
+) -> tuple[dict[str, int], dict[tuple[str, str], int | None]]:
+    """Records held per topic (end minus beginning), and each group's lag on its topic (None: never committed)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="dealreg-cli")
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, client_id="dealreg-cli-status")
+    await admin.start()
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in range(by_name(t).partitions)]
+        ends = await consumer.end_offsets(tps)
+        begins = await consumer.beginning_offsets(tps)
+        held = {t: sum(ends[tp] - begins[tp] for tp in tps if tp.topic == t) for t in topics}
+        lags: dict[tuple[str, str], int | None] = {}
+        for topic, group_ids in groups.items():
+            for group in group_ids:
+                committed = await admin.list_consumer_group_offsets(group)
+                mine = {tp: meta.offset for tp, meta in committed.items() if tp.topic == topic}
+                lags[(group, topic)] = (
+                    sum(max(0, ends.get(tp, 0) - max(offset, 0)) for tp, offset in mine.items()) if mine else None
+                )
+        return held, lags
+    finally:
+        await consumer.stop()
+        await admin.close()
