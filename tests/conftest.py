@@ -18,6 +18,35 @@ from dealreg_devstack.provision import Stack
 from dealreg_devstack.stack import resolve
 
 
+class StackControl:
+    """Restarting the broker and the database under the running services (the local stack only)."""
+
+    def __init__(self, how: str) -> None:
+        self.how = how
+
+    def _require_local(self) -> None:
+        if self.how != "local":
+            pytest.fail(f"fault tests restart Kafka and Postgres: they need the local stack, not {self.how}")
+
+    async def restart_kafka(self) -> None:
+        self._require_local()
+        kafka_local.down()
+        await kafka_local.up()
+
+    async def restart_postgres(self) -> None:
+        self._require_local()
+        postgres_local.down()
+        await postgres_local.up()
+
+
+_found: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session")
+def stack_control(stack: Stack) -> StackControl:
+    return StackControl(_found["how"])
+
+
 @pytest.fixture(scope="session")
 async def stack() -> AsyncIterator[Stack]:
     """A provisioned stack. One this session started locally is stopped at the end (DEALREG_KEEP_STACK=1 keeps it)."""
@@ -25,6 +54,7 @@ async def stack() -> AsyncIterator[Stack]:
     was_running = kafka_local.running() and postgres_local.running()
     with ExitStack() as containers:
         found, how = await resolve(containers)
+        _found["how"] = how
         yield found
     if how == "local" and not was_running and os.environ.get("DEALREG_KEEP_STACK") != "1":
         kafka_local.down()

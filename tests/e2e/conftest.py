@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from dealreg_devstack.launcher import ServiceProcess, start_all, stop_all
+from dealreg_devstack.launcher import ServiceProcess, start_all, start_service, stop_all, wait_ready
 from dealreg_devstack.procs import wait_until
 from dealreg_devstack.provision import Stack
 from dealreg_devstack.scenario import ScenarioPartner, new_partner, onboard
@@ -18,6 +19,7 @@ from dealreg_devstack.sinks import ReceivedHook, SmtpSink, WebhookSink
 from dealreg_shared.kafka import make_producer
 from tests.conftest import unique
 
+_replicas = itertools.count(1)
 MANAGER = "channel-managers@vendor.example"
 WEBHOOK_SECRET = "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXdlYmhvb2tzLW9ubHk="
 
@@ -30,6 +32,16 @@ class Pipeline:
     producer: AIOKafkaProducer
     services: dict[str, ServiceProcess]
     log_dir: Path
+    service_env: dict[str, dict[str, str]]
+
+    async def restart(self, service: str, *, kill: bool, extra_env: dict[str, str] | None = None) -> ServiceProcess:
+        """Stop a service (SIGKILL: mid-work, no draining) and start a fresh process of it."""
+        self.services[service].stop(kill=kill)
+        env = {**self.service_env.get(service, {}), **(extra_env or {})}
+        fresh = start_service(self.stack, service, log_dir=self.log_dir, extra_env=env, replica=next(_replicas))
+        await wait_ready([fresh])
+        self.services[service] = fresh
+        return fresh
 
     async def eventually(self, condition: Callable[[], object], what: str, timeout_s: float = 45) -> None:
         """Poll with a deadline until `condition()` is truthy."""
@@ -95,11 +107,12 @@ async def pipeline(stack: Stack) -> AsyncIterator[Pipeline]:
         "DEALREG_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "DEALREG_DELIVERY_BACKOFF_S": "0.2",
     }
-    services = await start_all(stack, log_dir=log_dir, extra_env={"notify": notify_env})
+    service_env = {"notify": notify_env}
+    services = await start_all(stack, log_dir=log_dir, extra_env=service_env)
     producer = make_producer(stack.kafka_bootstrap, client_id="tests-e2e")
     await producer.start()
     try:
-        yield Pipeline(stack, smtp, hooks, producer, services, log_dir)
+        yield Pipeline(stack, smtp, hooks, producer, services, log_dir, service_env)
     finally:
         await producer.stop()
         stop_all(services)

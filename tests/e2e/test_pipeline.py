@@ -115,7 +115,7 @@ async def test_a_signed_registration_reaches_managers_by_email_and_partners_by_s
         OPPORTUNITIES,
         until=lambda rs: any(r.data["registration_id"] == str(first) for r in rs),
     )
-    for_customer = [r for r in opportunities if r.data["customer"]["customer_key"] == f"{customer}.de"]
+    for_customer = [r for r in opportunities if r.data.get("customer", {}).get("customer_key") == f"{customer}.de"]
     assert [r.data["registration_id"] for r in for_customer] == [str(first)]
 
 
@@ -217,8 +217,8 @@ async def test_an_undecodable_record_goes_to_the_dlq_and_intake_keeps_consuming(
     assert "not UTF-8" in letter.headers["dlq_error"]
     assert letter.headers["dlq_source_topic"] == REGISTRATIONS_SUBMITTED.name
     assert int(letter.headers["dlq_source_offset"]) >= 0 and letter.headers["dlq_consumer"] == "intake"
-    [status] = await wait_statuses(p, good)
-    assert status["status"] == "received"
+    first_status = (await wait_statuses(p, good))[0]  # approved may follow: the first is intake's
+    assert first_status["status"] == "received"
 
 
 async def test_resubmitting_the_same_bytes_is_a_no_op_and_changed_content_is_refused(pipeline: Pipeline) -> None:
