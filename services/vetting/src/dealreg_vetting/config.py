@@ -1,0 +1,148 @@
+"""The vetting program's configuration: the `[vetting]` section of the environment's TOML file, validated at start.
+
+Every field has a default that keeps the program open (every tier may register every product line at any size,
+no deny list, no reserved accounts, every market welcome), so a missing file changes nothing; `config/example.toml`
+documents a realistic program.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from dealreg_shared.domains import normalize_company_name, registrable_domain
+
+ALL_PRODUCT_LINES = "*"
+
+
+def _no_float(value: Any) -> Any:
+    # TOML floats are binary: 0.1 + 0.2 != 0.3 and money must stay exact, so amounts are strings or integers
+    if isinstance(value, float):
+        raise ValueError('write amounts as strings, such as "250000.00", never as TOML floats')
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Amount = Annotated[Decimal, BeforeValidator(_no_float), Field(gt=Decimal(0), max_digits=18, decimal_places=6)]
+TierName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+ProductLine = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+TierProductLine = Annotated[str, Field(pattern=r"^(\*|[a-z0-9][a-z0-9_-]{0,63})$", description="* is every line")]
+
+
+class Section(BaseModel):
+    # a misspelt key in an operator's file is an error, never a silently ignored setting
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _domains(values: tuple[str, ...]) -> frozenset[str]:
+    domains = set()
+    for value in values:
+        domain = registrable_domain(value)
+        if domain is None:
+            raise ValueError(f"{value!r} has no registrable domain")
+        domains.add(domain)
+    return frozenset(domains)
+
+
+class Accounts(Section):
+    """Companies named by registrable domain (URLs, subdomains and upper case are normalized) or by name."""
+
+    domains: frozenset[str] = frozenset()
+    company_names: frozenset[str] = frozenset()
+
+    @field_validator("domains", mode="before")
+    @classmethod
+    def _registrable(cls, value: Any) -> frozenset[str]:
+        return _domains(tuple(value))
+
+    @field_validator("company_names", mode="before")
+    @classmethod
+    def _normalized(cls, value: Any) -> frozenset[str]:
+        return frozenset(n for n in (normalize_company_name(str(v)) for v in value) if n)
+
+    def match(self, *, domains: tuple[str | None, ...], company_name: str | None) -> str | None:
+        """What matched (`domain x` or `company name y`), or None."""
+        for domain in domains:
+            if domain and domain in self.domains:
+                return f"domain {domain}"
+        name = normalize_company_name(company_name or "")
+        if name and name in self.company_names:
+            return f"company name {name!r}"
+        return None
+
+
+class Tier(Section):
+    product_lines: frozenset[TierProductLine] = Field(default=frozenset({ALL_PRODUCT_LINES}), min_length=1)
+    max_deal_value: Amount | None = Field(default=None, description="in base_currency; none: no limit")
+
+    def covers(self, product_line: str) -> bool:
+        return ALL_PRODUCT_LINES in self.product_lines or product_line in self.product_lines
+
+
+class TargetMarkets(Section):
+    """The program's markets; an empty list welcomes everyone on that axis."""
+
+    countries: frozenset[CountryCode] = frozenset()
+    regions: frozenset[str] = frozenset()
+    product_lines: frozenset[ProductLine] = frozenset()
+    industries: frozenset[str] = frozenset()
+
+    @field_validator("industries", mode="before")
+    @classmethod
+    def _casefold(cls, value: Any) -> frozenset[str]:
+        return frozenset(str(v).strip().casefold() for v in value)
+
+
+class MailLists(Section):
+    """Local corrections to the packaged lists: additions they lack, and domains they hold wrongly."""
+
+    extra_free_mail: frozenset[str] = frozenset()
+    extra_disposable: frozenset[str] = frozenset()
+    not_free_mail: frozenset[str] = frozenset()
+
+    @field_validator("extra_free_mail", "extra_disposable", "not_free_mail", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> frozenset[str]:
+        return frozenset(str(v).strip().lower().encode("idna").decode("ascii") for v in value)
+
+
+class LargeDeals(Section):
+    """A customer contact on free mail is weak evidence of a real deal; above `threshold` it matters."""
+
+    threshold: Amount | None = Field(default=Decimal("100000"), description="in base_currency; none: never checked")
+    free_mail_contact: Literal["flag", "reject"] = "flag"
+
+
+DEFAULT_TIERS = {name: Tier() for name in ("registered", "silver", "gold", "platinum")}
+
+
+class VettingConfig(Section):
+    default_tier: TierName = "registered"
+    tiers: dict[TierName, Tier] = Field(default_factory=lambda: dict(DEFAULT_TIERS), min_length=1)
+    base_currency: CurrencyCode = "EUR"
+    exchange_rates: dict[CurrencyCode, Amount] = Field(
+        default_factory=dict, description="units of base_currency per unit of each currency"
+    )
+    deny_list: Accounts = Field(default_factory=Accounts, description="never onboarded: competitors, bad actors")
+    reserved_accounts: Accounts = Field(default_factory=Accounts, description="the vendor's own accounts")
+    target_markets: TargetMarkets = Field(default_factory=TargetMarkets)
+    mail_lists: MailLists = Field(default_factory=MailLists)
+    large_deals: LargeDeals = Field(default_factory=LargeDeals)
+
+    @model_validator(mode="after")
+    def _default_tier_exists(self) -> VettingConfig:
+        if self.default_tier not in self.tiers:
+            raise ValueError(f"default_tier {self.default_tier!r} is not one of the tiers ({', '.join(self.tiers)})")
+        return self
+
+    def in_base_currency(self, amount: Decimal, currency: str) -> Decimal | None:
+        """The amount in base_currency; None when no rate is configured for the currency."""
+        if currency == self.base_currency:
+            return amount
+        rate = self.exchange_rates.get(currency)
+        return None if rate is None else amount * rate
