@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from dealreg_shared.domains import normalize_company_name, registrable_domain
 
@@ -122,8 +122,8 @@ DEFAULT_TIERS = {name: Tier() for name in ("registered", "silver", "gold", "plat
 
 
 class VettingConfig(Section):
-    default_tier: TierName = "registered"
     tiers: dict[TierName, Tier] = Field(default_factory=lambda: dict(DEFAULT_TIERS), min_length=1)
+    default_tier: TierName = "registered"
     base_currency: CurrencyCode = "EUR"
     exchange_rates: dict[CurrencyCode, Amount] = Field(
         default_factory=dict, description="units of base_currency per unit of each currency"
@@ -134,11 +134,13 @@ class VettingConfig(Section):
     mail_lists: MailLists = Field(default_factory=MailLists)
     large_deals: LargeDeals = Field(default_factory=LargeDeals)
 
-    @model_validator(mode="after")
-    def _default_tier_exists(self) -> VettingConfig:
-        if self.default_tier not in self.tiers:
-            raise ValueError(f"default_tier {self.default_tier!r} is not one of the tiers ({', '.join(self.tiers)})")
-        return self
+    @field_validator("default_tier")
+    @classmethod
+    def _default_tier_exists(cls, value: str, info: ValidationInfo) -> str:
+        tiers = info.data.get("tiers")
+        if tiers is not None and value not in tiers:
+            raise ValueError(f"{value!r} is not one of the tiers ({', '.join(tiers)})")
+        return value
 
     def in_base_currency(self, amount: Decimal, currency: str) -> Decimal | None:
         """The amount in base_currency; None when no rate is configured for the currency."""

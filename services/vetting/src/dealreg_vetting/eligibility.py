@@ -121,7 +121,7 @@ def assess_registration(
             Ineligible(ReasonCode.PARTNER_INACTIVE, "This partner account is not active.", "partner suspended")
         )
     contact_domain = registrable_domain(str(reg.customer.contact.email))
-    customer_domain = reg.registrable_domain or registrable_domain(reg.customer.domain)
+    customer_domain = registrable_domain(reg.customer.domain) or reg.registrable_domain
     if partner.domain and partner.domain == customer_domain:
         return Assessment(
             Ineligible(
