@@ -72,3 +72,19 @@ def test_a_deal_is_converted_to_the_base_currency_and_an_unknown_currency_has_no
     assert config.in_base_currency(Decimal("100.00"), "EUR") == Decimal("100.00")
     assert config.in_base_currency(Decimal("100.00"), "USD") == Decimal("50.00")
     assert config.in_base_currency(Decimal("100.00"), "JPY") is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Rival Software",
+        "RIVAL SOFTWARE GmbH",
+        "Rival Software Sp. z o.o.",
+        "Rival-Software, Inc.",
+        "Rival Software S.A.",
+    ],
+)
+def test_listed_company_names_match_whatever_legal_form_is_written(name: str) -> None:
+    accounts = VettingConfig.model_validate({"deny_list": {"company_names": ["Rival Software Ltd"]}}).deny_list
+    assert accounts.match(domains=(), company_name=name) == "company name 'rival software'"
+    assert accounts.match(domains=(), company_name="Rival Softworks GmbH") is None

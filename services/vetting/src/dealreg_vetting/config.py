@@ -7,6 +7,7 @@ documents a realistic program.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -39,6 +40,25 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# legal forms of many countries, dropped when names are compared: "Rival Software GmbH" is "Rival Software"
+LEGAL_FORMS = frozenset(
+    "ab ag as asa bv bvba co company corp corporation cv gmbh inc incorporated kft kg kk ks limited llc llp lp ltd "
+    "ltda nv oy oyj plc pte pty sa sab sae sarl sas sl spa sp srl sro zoo".split()
+)
+
+
+_DOTTED_FORM = re.compile(r"\s(sp z o o|s a r l|s r l|s a s|s a|b v|n v|s p a|a g|k k)$")
+
+
+def company_key(name: str) -> str:
+    """A company name as deny lists and reserved accounts compare it: normalized, without legal forms."""
+    # forms written with dots ("Sp. z o.o.", "S.A.", "B.V.") come out of normalization as single letters
+    words = _DOTTED_FORM.sub("", normalize_company_name(name)).split()
+    while len(words) > 1 and words[-1] in LEGAL_FORMS:
+        words.pop()
+    return " ".join(words)
+
+
 def _domains(values: tuple[str, ...]) -> frozenset[str]:
     domains = set()
     for value in values:
@@ -63,14 +83,14 @@ class Accounts(Section):
     @field_validator("company_names", mode="before")
     @classmethod
     def _normalized(cls, value: Any) -> frozenset[str]:
-        return frozenset(n for n in (normalize_company_name(str(v)) for v in value) if n)
+        return frozenset(n for n in (company_key(str(v)) for v in value) if n)
 
     def match(self, *, domains: tuple[str | None, ...], company_name: str | None) -> str | None:
         """What matched (`domain x` or `company name y`), or None."""
         for domain in domains:
             if domain and domain in self.domains:
                 return f"domain {domain}"
-        name = normalize_company_name(company_name or "")
+        name = company_key(company_name or "")
         if name and name in self.company_names:
             return f"company name {name!r}"
         return None
