@@ -21,6 +21,8 @@ from tests.conftest import unique
 
 _replicas = itertools.count(1)
 MANAGER = "channel-managers@vendor.example"
+# the vetting program the end-to-end tests run against (tiers, deny list, reserved accounts, markets)
+VETTING_CONFIG = Path(__file__).with_name("vetting.toml")
 WEBHOOK_SECRET = "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXdlYmhvb2tzLW9ubHk="
 
 
@@ -51,7 +53,7 @@ class Pipeline:
 
         await wait_until(probe, timeout_s=timeout_s, what=what)
 
-    async def onboard(self, label: str) -> ScenarioPartner:
+    async def onboard(self, label: str, *, tier: str = "gold") -> ScenarioPartner:
         """A newly approved partner with its own domain, webhook and key."""
         name = unique(label)
         partner = new_partner(
@@ -73,7 +75,7 @@ class Pipeline:
                 None,
             )
 
-        await onboard(partner, stack=self.stack, producer=self.producer, approved_partner_id=approved)
+        await onboard(partner, stack=self.stack, producer=self.producer, approved_partner_id=approved, tier=tier)
         return partner
 
     async def eventually_async(
@@ -107,7 +109,8 @@ async def pipeline(stack: Stack) -> AsyncIterator[Pipeline]:
         "DEALREG_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "DEALREG_DELIVERY_BACKOFF_S": "0.2",
     }
-    service_env = {"notify": notify_env}
+    vetting_env = {"DEALREG_CONFIG_FILE": str(VETTING_CONFIG)}
+    service_env = {"notify": notify_env, "vetting": vetting_env}
     services = await start_all(stack, log_dir=log_dir, extra_env=service_env)
     producer = make_producer(stack.kafka_bootstrap, client_id="tests-e2e")
     await producer.start()

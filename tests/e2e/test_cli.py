@@ -135,7 +135,7 @@ async def test_pending_lists_an_application_until_a_manager_decides_it_from_the_
     await apply(p.stack.kafka_bootstrap, partner.application)
     app_id = str(partner.application.application_id)
     await p.eventually(lambda: any(r["id"] == app_id for r in dealreg_json(p, "pending")), "the application waits")
-    dealreg_json(p, "decide", "application", app_id, "approve", "--tier", "silver", "--manager", "maria")
+    dealreg_json(p, "decide", "application", app_id, "approve", "--tier", "gold", "--manager", "maria")
     await p.eventually(
         lambda: not any(r["id"] == app_id for r in dealreg_json(p, "pending")),
         "the decided application no longer waits",

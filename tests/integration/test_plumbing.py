@@ -18,9 +18,9 @@ from dealreg_shared.consumer import Incoming, PoisonRecord, RecordProcessor, Ret
 from dealreg_shared.contracts import DecisionRefused, EventType
 from dealreg_shared.db import Conn, create_pool, migrate, service_migrations
 from dealreg_shared.envelope import new_event, utcnow
-from dealreg_shared.kafka import make_producer
+from dealreg_shared.kafka import ensure_topics, make_producer
 from dealreg_shared.outbox import Outbox, OutboxRelay, insert_outbox
-from dealreg_shared.topics import OPPORTUNITIES, REGISTRATION_DECISIONS, REGISTRATION_STATUS
+from dealreg_shared.topics import REGISTRATION_DECISIONS, REGISTRATION_STATUS, Topic
 from tests.conftest import unique
 
 pytestmark = pytest.mark.integration
@@ -164,10 +164,13 @@ async def test_the_relay_publishes_committed_events_in_order_and_nothing_rolled_
     plumbing: Plumbing, stack: Stack
 ) -> None:
     marker = unique("relay-")
+    # a topic of this test's own: test events must not reach the services' topics
+    topic = Topic(f"tests.relay.{marker}", 1, "marker", "relay test")
+    await ensure_topics(stack.kafka_bootstrap, [topic])
     committed = Outbox(service="tests")
     for i in range(5):
         committed.emit(
-            OPPORTUNITIES,
+            topic,
             key=marker,
             type=f"test.n{i}",
             data=DecisionRefused(
@@ -176,7 +179,7 @@ async def test_the_relay_publishes_committed_events_in_order_and_nothing_rolled_
         )
     rolled_back = Outbox(service="tests")
     rolled_back.emit(
-        OPPORTUNITIES,
+        topic,
         key=marker,
         type="test.rolled-back",
         data=DecisionRefused(
@@ -198,7 +201,7 @@ async def test_the_relay_publishes_committed_events_in_order_and_nothing_rolled_
     try:
         records = await collect(
             stack.kafka_bootstrap,
-            OPPORTUNITIES,
+            topic,
             until=lambda rs: sum(r.key == marker.encode() for r in rs) >= 5,
             timeout_s=30,
         )

@@ -318,6 +318,23 @@ SAMPLES: dict[EventType, BaseModel] = {
     EventType.PARTNER_KEYS_UPDATED: p.PartnerKeysUpdated.model_validate(
         {"partner_id": "p-northwind-0b7e2f", "public_keys": [{"key_id": "k2", "public_key": "B" * 43}]}
     ),
+    EventType.PARTNER_DECIDED: p.PartnerDecided.model_validate(
+        {
+            "decision_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4e",
+            "partner_id": "p-northwind-0b7e2f",
+            "decision": "update_keys",
+            "manager_id": "Maria Lopez",
+            "reason": "scheduled rotation",
+            "public_keys": [{"key_id": "k1", "public_key": PUBLIC_KEY}, {"key_id": "k2", "public_key": "B" * 43}],
+        }
+    ),
+    EventType.PARTNER_APPLICATION_INVALID: p.PartnerApplicationInvalid.model_validate(
+        {
+            "application_id": APPLICATION["application_id"],
+            "reason_code": "invalid_payload",
+            "errors": ["contact.email: value is not a valid email address"],
+        }
+    ),
 }
 
 
@@ -362,6 +379,24 @@ def test_event_json_has_no_float_amounts(event_type: EventType) -> None:
             assert isinstance(node, str), f"amount {node!r} is not a string"
 
     walk(json.loads(SAMPLES[event_type].model_dump_json()))
+
+
+@pytest.mark.parametrize(
+    ("decision", "keys"),
+    [("update_keys", None), ("suspend", [{"key_id": "k2", "public_key": "B" * 43}]), ("update_keys", [])],
+)
+def test_a_partner_decision_carries_keys_exactly_when_it_updates_them(decision: str, keys: Any) -> None:
+    data = {**json.loads(SAMPLES[EventType.PARTNER_DECIDED].model_dump_json()), "decision": decision}
+    data["public_keys"] = keys
+    with pytest.raises(ValidationError):
+        p.PartnerDecided.model_validate(data)
+
+
+def test_a_key_update_with_the_same_key_id_twice_is_invalid() -> None:
+    data = json.loads(SAMPLES[EventType.PARTNER_DECIDED].model_dump_json())
+    data["public_keys"] = [{"key_id": "k1", "public_key": "A" * 43}, {"key_id": "k1", "public_key": "B" * 43}]
+    with pytest.raises(ValidationError, match="same key_id"):
+        p.PartnerDecided.model_validate(data)
 
 
 def test_contract_models_are_frozen() -> None:

@@ -8,14 +8,9 @@ import uuid
 from typing import Any
 
 from dealreg_shared.contracts import PartnerApplicationSubmitted, ReasonCode, RegistrationReceived
-from dealreg_vetting.domain import (
-    Ineligible,
-    PartnerStanding,
-    Screening,
-    check_eligibility,
-    partner_id_for,
-    screen_application,
-)
+from dealreg_vetting.config import VettingConfig
+from dealreg_vetting.domain import Screening, partner_id_for, screen_application
+from dealreg_vetting.eligibility import Ineligible, PartnerStanding, check_eligibility
 
 APPLICATION: dict[str, Any] = {
     "application_id": "0b7e2f64-7d0a-4b8e-9a55-1f3c2d4e5a6b",
@@ -42,7 +37,9 @@ def _app(*, email: str | None = None, website: str | None = None) -> PartnerAppl
 def _screen(
     app: PartnerApplicationSubmitted, existing: set[str] | None = None, denied: frozenset[str] = frozenset()
 ) -> Screening:
-    return screen_application(app, existing_partner_domains=existing or set(), denied=denied)
+    config = VettingConfig.model_validate({"deny_list": {"domains": sorted(denied)}})
+    partners = {domain: f"p-{domain.split('.')[0]}-0123456789" for domain in existing or set()}
+    return screen_application(app, existing_partners=partners, config=config)
 
 
 def _check(screening: Screening, name: str) -> bool:

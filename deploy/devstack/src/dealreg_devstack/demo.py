@@ -142,12 +142,12 @@ async def run_demo(*, keep_running: bool = False) -> int:
         opportunities = await collect(
             stack.kafka_bootstrap,
             OPPORTUNITIES,
-            until=lambda rs: any(r.data["registration_id"] == str(first.registration_id) for r in rs),
+            until=lambda rs: any(r.data.get("registration_id") == str(first.registration_id) for r in rs),
         )
         ours = [
             r
             for r in opportunities
-            if r.data["registration_id"] in {str(first.registration_id), str(second.registration_id)}
+            if r.data.get("registration_id") in {str(first.registration_id), str(second.registration_id)}
         ]
         await until("every notification is delivered", lambda: len(smtp.mails) >= 8 and len(hooks.hooks) >= 6, 30)
         print_summary(smtp, hooks, partners, ours)

@@ -1,49 +1,37 @@
-"""Vetting's decisions, free of I/O: screening partner applications and registrations' eligibility."""
+"""Screening partner applications, free of I/O: every check with its evidence, and a recommendation, never a verdict."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
-from dealreg_shared.contracts import (
-    ApplicationCheck,
-    PartnerApplicationSubmitted,
-    ReasonCode,
-    RegistrationReceived,
-)
-from dealreg_shared.domains import registrable_domain
+from publicsuffixlist import PublicSuffixList
 
-# a starter list; issue-tracked work replaces it with a maintained list from PyPI
-FREE_MAIL_DOMAINS = frozenset(
-    {
-        "gmail.com",
-        "googlemail.com",
-        "yahoo.com",
-        "yahoo.co.uk",
-        "hotmail.com",
-        "outlook.com",
-        "live.com",
-        "aol.com",
-        "icloud.com",
-        "me.com",
-        "gmx.de",
-        "gmx.net",
-        "web.de",
-        "mail.ru",
-        "yandex.ru",
-        "qq.com",
-        "163.com",
-        "proton.me",
-        "protonmail.com",
-        "free.fr",
-        "orange.fr",
-        "libero.it",
-        "t-online.de",
-    }
-)
+from dealreg_shared.contracts import ApplicationCheck, PartnerApplicationSubmitted
+from dealreg_shared.domains import registrable_domain
+from dealreg_shared.regions import DEFAULT_REGION
+from dealreg_vetting.config import TargetMarkets, VettingConfig
+from dealreg_vetting.maillists import mail_domains
+
+Recommendation = Literal["approve", "review", "reject"]
+
+# each of these alone means the application should not go on: a manager can still overrule, but is told so
+HARD_FLAGS = frozenset({"invalid_email", "disposable_email", "already_partner", "deny_listed"})
+# names reserved for documentation and testing (RFC 2606, RFC 6761): nobody receives mail there
+RESERVED_TLDS = frozenset({"example", "test", "invalid", "localhost", "local", "onion", "internal"})
+RESERVED_DOMAINS = frozenset({"example.com", "example.net", "example.org"})
+
+DEFAULT_CONFIG = VettingConfig()
+
+
+@lru_cache(maxsize=1)
+def _psl() -> PublicSuffixList:
+    return PublicSuffixList()  # ships its own copy of the list: no network
 
 
 @dataclass(frozen=True)
@@ -51,44 +39,131 @@ class Screening:
     domain: str
     checks: list[ApplicationCheck]
     flags: list[str]
-    recommendation: Literal["approve", "review", "reject"]
+    recommendation: Recommendation
+
+
+@dataclass(frozen=True)
+class ApplicationDomains:
+    email_host: str  # the address's host, IDNA (ASCII), lower case
+    email: str  # its registrable domain, "" when it has none
+    website: str  # the website's registrable domain, "" when it has none
+
+
+def application_domains(app: PartnerApplicationSubmitted) -> ApplicationDomains:
+    host = str(app.contact.email).rpartition("@")[2].rstrip(".").lower()
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        pass  # the email check says why
+    return ApplicationDomains(host, registrable_domain(host) or "", registrable_domain(app.website) or "")
+
+
+def _email_check(address: str, host: str) -> ApplicationCheck:
+    # the contract already parsed the syntax (RFC 5322, IDNA, normalized case); this asks whether mail can exist
+    suffix = _psl().publicsuffix(host, accept_unknown=False) if host.isascii() else None
+    base = _psl().privatesuffix(host, accept_unknown=False) if suffix else None
+    if not host.isascii():
+        problem = f"the domain {host} is not a valid internationalized name"
+    elif suffix is None:
+        problem = f"{host} is not under any known top-level domain"
+    elif base is None:
+        problem = f"{host} is a public suffix, not a domain anyone registered"
+    elif host.rsplit(".", 1)[-1] in RESERVED_TLDS or base in RESERVED_DOMAINS:
+        problem = f"{base} is reserved for documentation and testing"
+    else:
+        return ApplicationCheck(
+            check="invalid_email", passed=True, evidence=f"{address}: well-formed; {base} under public suffix {suffix}"
+        )
+    return ApplicationCheck(check="invalid_email", passed=False, evidence=f"{address}: {problem}")
+
+
+def _market_check(app: PartnerApplicationSubmitted, region: str, markets: TargetMarkets) -> ApplicationCheck:
+    misses: list[str] = []
+    if (markets.countries or markets.regions) and not (app.country in markets.countries or region in markets.regions):
+        wanted = sorted(markets.countries) + [f"region {r}" for r in sorted(markets.regions)]
+        misses.append(f"country {app.country} (region {region}) is outside {', '.join(wanted)}")
+    offered = set(app.target_markets.product_lines)
+    if markets.product_lines and not offered & markets.product_lines:
+        misses.append(
+            f"product lines {', '.join(sorted(offered)) or '(none named)'} are not among "
+            f"{', '.join(sorted(markets.product_lines))}"
+        )
+    industries = {i.casefold() for i in app.target_markets.industries}
+    if markets.industries and not industries & markets.industries:
+        misses.append(
+            f"industries {', '.join(sorted(industries)) or '(none named)'} are not among "
+            f"{', '.join(sorted(markets.industries))}"
+        )
+    if misses:
+        return ApplicationCheck(check="outside_target_market", passed=False, evidence="; ".join(misses))
+    return ApplicationCheck(
+        check="outside_target_market",
+        passed=True,
+        evidence=f"country {app.country} (region {region}), product lines "
+        f"{', '.join(sorted(offered)) or '(none named)'} fit the program's target markets",
+    )
 
 
 def screen_application(
-    app: PartnerApplicationSubmitted, *, existing_partner_domains: set[str], denied: frozenset[str]
+    app: PartnerApplicationSubmitted,
+    *,
+    existing_partners: Mapping[str, str],
+    config: VettingConfig = DEFAULT_CONFIG,
+    region: str = DEFAULT_REGION,
 ) -> Screening:
-    """Run every check, record each with its evidence, and recommend; a manager still decides."""
-    email_domain = registrable_domain(str(app.contact.email)) or ""
-    site_domain = registrable_domain(app.website) or ""
+    """Run every check, record each with its evidence, and recommend; only a manager's decision approves.
+
+    `existing_partners` maps registrable domains of onboarded partners to their partner ids (at least those of
+    this application's domains).
+    """
+    d = application_domains(app)
+    lists = mail_domains(config.mail_lists)
+    address = str(app.contact.email)
+    free = lists.free_mail(d.email_host)
+    disposable = lists.disposable_mail(d.email_host)
+    partners = sorted({existing_partners[x] for x in (d.website, d.email) if x and x in existing_partners})
+    denied = config.deny_list.match(domains=(d.website, d.email), company_name=app.company_name)
     checks = [
-        ApplicationCheck(check="invalid_email", passed=bool(email_domain), evidence=f"email domain {email_domain!r}"),
+        _email_check(address, d.email_host),
         ApplicationCheck(
             check="free_mail",
-            passed=email_domain not in FREE_MAIL_DOMAINS,
-            evidence=f"email domain {email_domain}",
+            passed=free is None,
+            evidence=free.evidence(d.email_host) if free else f"{d.email_host} is on no free-mail list",
+        ),
+        ApplicationCheck(
+            check="disposable_email",
+            passed=disposable is None,
+            evidence=disposable.evidence(d.email_host)
+            if disposable
+            else f"{d.email_host} is on no disposable-address list",
         ),
         ApplicationCheck(
             check="domain_mismatch",
-            passed=bool(site_domain) and email_domain == site_domain,
-            evidence=f"email domain {email_domain}, website domain {site_domain or '(none)'}",
+            passed=bool(d.website) and d.email == d.website,
+            evidence=f"email domain {d.email or '(none)'}, website {app.website} → {d.website or '(no domain)'}",
         ),
         ApplicationCheck(
             check="already_partner",
-            passed=site_domain not in existing_partner_domains,
-            evidence=f"partner domains checked for {site_domain}",
+            passed=not partners,
+            evidence=f"{', '.join(partners)} already partner(s) for this domain"
+            if partners
+            else f"no partner has {' or '.join(sorted({x for x in (d.website, d.email) if x})) or 'this domain'}",
         ),
         ApplicationCheck(
             check="deny_listed",
-            passed=site_domain not in denied and email_domain not in denied,
-            evidence=f"{len(denied)} denied domains checked",
+            passed=denied is None,
+            evidence=f"{denied} is on the deny list"
+            if denied
+            else f"not on the deny list ({len(config.deny_list.domains)} domains, "
+            f"{len(config.deny_list.company_names)} names)",
         ),
+        _market_check(app, region, config.target_markets),
     ]
     flags = [c.check for c in checks if not c.passed]
-    hard = {"invalid_email", "already_partner", "deny_listed"}
-    recommendation: Literal["approve", "review", "reject"] = (
-        "reject" if hard & set(flags) else "review" if flags else "approve"
-    )
-    return Screening(site_domain or email_domain, checks, flags, recommendation)
+    recommendation: Recommendation = "reject" if HARD_FLAGS & set(flags) else "review" if flags else "approve"
+    # the partner's identity: its website, else its mail domain, but never a mail provider's domain
+    domain = d.website or ("" if free or disposable else d.email)
+    return Screening(domain, checks, flags, recommendation)
 
 
 def partner_id_for(domain: str, application_id: uuid.UUID) -> str:
@@ -98,33 +173,3 @@ def partner_id_for(domain: str, application_id: uuid.UUID) -> str:
     """
     label = re.sub(r"[^a-z0-9]+", "-", domain.split(".")[0].lower()).strip("-")[:40] or "partner"
     return f"p-{label}-{hashlib.sha256(application_id.bytes).hexdigest()[:10]}"
-
-
-@dataclass(frozen=True)
-class PartnerStanding:
-    partner_id: str
-    domain: str
-    tier: str
-    region: str
-    active: bool
-
-
-@dataclass(frozen=True)
-class Ineligible:
-    reason_code: ReasonCode
-    partner_message: str
-    manager_reason: str
-
-
-def check_eligibility(reg: RegistrationReceived, partner: PartnerStanding | None) -> Ineligible | None:
-    if partner is None:
-        return Ineligible(ReasonCode.UNKNOWN_PARTNER, "This partner is not known to the program.", "no such partner")
-    if not partner.active:
-        return Ineligible(ReasonCode.PARTNER_INACTIVE, "This partner account is not active.", "partner suspended")
-    if reg.registrable_domain and reg.registrable_domain == partner.domain:
-        return Ineligible(
-            ReasonCode.CUSTOMER_IS_PARTNER,
-            "A partner cannot register its own company as a customer.",
-            f"customer domain {reg.registrable_domain} is the partner's own",
-        )
-    return None

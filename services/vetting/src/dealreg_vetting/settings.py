@@ -1,4 +1,4 @@
-"""Vetting's settings (DEALREG_*), validated at start."""
+"""Vetting's settings (DEALREG_*), validated at start; the program itself is configured in the TOML file."""
 
 from __future__ import annotations
 
@@ -10,15 +10,9 @@ from dealreg_shared.settings import ServiceSettings
 
 class VettingSettings(ServiceSettings):
     regions: str = Field(default="", description="JSON region → countries table; empty: the built-in one")
-    deny_list: str = Field(default="", description="comma-separated registrable domains never to onboard")
-    default_tier: str = Field(default="registered", pattern=r"^[a-z0-9_-]{1,32}$")
 
     @field_validator("regions")
     @classmethod
     def _regions_parse(cls, value: str) -> str:
         parse_regions(value)
         return value
-
-    @property
-    def denied_domains(self) -> frozenset[str]:
-        return frozenset(d.strip().lower() for d in self.deny_list.split(",") if d.strip())

@@ -9,10 +9,12 @@ from pydantic import BaseModel
 from dealreg_shared.contracts.common import EventType
 from dealreg_shared.contracts.partners import (
     PartnerApplicationDecided,
+    PartnerApplicationInvalid,
     PartnerApplicationRejected,
     PartnerApplicationSubmitted,
     PartnerApplicationVetted,
     PartnerApproved,
+    PartnerDecided,
     PartnerKeysUpdated,
     PartnerStatusChanged,
 )
@@ -54,6 +56,8 @@ MODELS: dict[EventType, type[BaseModel]] = {
     EventType.PARTNER_SUSPENDED: PartnerStatusChanged,
     EventType.PARTNER_REINSTATED: PartnerStatusChanged,
     EventType.PARTNER_KEYS_UPDATED: PartnerKeysUpdated,
+    EventType.PARTNER_DECIDED: PartnerDecided,
+    EventType.PARTNER_APPLICATION_INVALID: PartnerApplicationInvalid,
 }
 
 
@@ -67,7 +71,12 @@ class Channel:
 
 CHANNELS: tuple[Channel, ...] = (
     Channel(PARTNER_APPLICATIONS, (EventType.PARTNER_APPLICATION_SUBMITTED,), ("onboarding",), ("vetting",)),
-    Channel(PARTNER_DECISIONS, (EventType.PARTNER_APPLICATION_DECIDED,), ("managers",), ("vetting",)),
+    Channel(
+        PARTNER_DECISIONS,
+        (EventType.PARTNER_APPLICATION_DECIDED, EventType.PARTNER_DECIDED),
+        ("managers",),
+        ("vetting",),
+    ),
     Channel(
         PARTNERS,
         (
@@ -77,6 +86,7 @@ CHANNELS: tuple[Channel, ...] = (
             EventType.PARTNER_SUSPENDED,
             EventType.PARTNER_REINSTATED,
             EventType.PARTNER_KEYS_UPDATED,
+            EventType.PARTNER_APPLICATION_INVALID,
             EventType.DECISION_REFUSED,
         ),
         ("vetting",),

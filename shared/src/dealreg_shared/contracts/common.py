@@ -26,6 +26,8 @@ class EventType(StrEnum):
     PARTNER_SUSPENDED = "partner.suspended"
     PARTNER_REINSTATED = "partner.reinstated"
     PARTNER_KEYS_UPDATED = "partner.keys.updated"
+    PARTNER_DECIDED = "partner.decided"
+    PARTNER_APPLICATION_INVALID = "partner.application.invalid"
 
 
 class Status(StrEnum):

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, model_validator
 
 from dealreg_shared.contracts.common import (
     Contract,
@@ -14,6 +14,7 @@ from dealreg_shared.contracts.common import (
     Identifier,
     Name,
     ProductLine,
+    ReasonCode,
     StrictContract,
     Text,
 )
@@ -103,3 +104,35 @@ class PartnerStatusChanged(Contract):
 class PartnerKeysUpdated(Contract):
     partner_id: Identifier
     public_keys: list[PublicKey]
+
+
+class PartnerDecided(Contract):
+    """`partner.decided`: a manager suspends, reinstates, or replaces the public keys of an approved partner.
+
+    Published on the partner-decisions topic keyed by partner_id; `update_keys` carries the partner's whole new
+    key set (rotate by adding the new key, then removing the old one), the other decisions carry none.
+    """
+
+    decision_id: UUID
+    partner_id: Identifier
+    decision: Literal["suspend", "reinstate", "update_keys"]
+    manager_id: Name
+    reason: Text = ""
+    public_keys: list[PublicKey] | None = Field(default=None, min_length=1, max_length=10)
+
+    @model_validator(mode="after")
+    def _keys_only_with_update_keys(self) -> PartnerDecided:
+        if (self.decision == "update_keys") != (self.public_keys is not None):
+            raise ValueError("public_keys is required with update_keys and not allowed otherwise")
+        key_ids = [k.key_id for k in self.public_keys or ()]
+        if len(set(key_ids)) != len(key_ids):
+            raise ValueError("public_keys has the same key_id twice")
+        return self
+
+
+class PartnerApplicationInvalid(Contract):
+    """`partner.application.invalid`: an application that breaks the contract, answered with what is wrong."""
+
+    application_id: UUID
+    reason_code: ReasonCode = ReasonCode.INVALID_PAYLOAD
+    errors: list[Text] = Field(min_length=1)

@@ -66,6 +66,9 @@ class RegistrationReceived(Contract):
 class RegistrationVetted(RegistrationReceived):
     partner_tier: Identifier
     partner_region: Identifier
+    flags: list[str] = Field(
+        default_factory=list, description="eligible, but worth a manager's look (free_mail_contact on a large deal)"
+    )
 
 
 class RegistrationStatusChanged(Contract):
