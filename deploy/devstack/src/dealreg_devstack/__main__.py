@@ -9,7 +9,7 @@ import sys
 
 from dealreg_devstack import kafka_local, postgres_local
 from dealreg_devstack.provision import Stack, provision
-from dealreg_devstack.stack import from_environment, local_stack_up
+from dealreg_devstack.stack import from_environment, local_stack_up, reset_local
 
 
 async def _up() -> Stack:
@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("up", help="start Kafka and Postgres locally (idempotent), create topics, schemas and roles")
     sub.add_parser("down", help="stop the local Kafka and Postgres (data is kept in .dealreg/)")
     sub.add_parser("status", help="say what runs")
+    sub.add_parser("reset", help="stop the local stack and delete its data (the broker jars stay cached)")
     sub.add_parser("provision", help="create topics, schemas and roles on the stack given by the environment")
     demo = sub.add_parser("demo", help="start the stack and the four services, then play the demo scenario")
     demo.add_argument("--keep-running", action="store_true", help="leave the services running afterwards")
@@ -41,6 +42,9 @@ def main(argv: list[str] | None = None) -> None:
         stopped_pg = postgres_local.down()
         print(f"kafka     {'stopped' if stopped_kafka else 'was not running'}")
         print(f"postgres  {'stopped' if stopped_pg else 'was not running'}")
+    elif args.command == "reset":
+        reset_local()
+        print("local stack stopped and its data deleted")
     elif args.command == "status":
         print(f"kafka     {'running' if kafka_local.running() else 'stopped'}")
         print(f"postgres  {'running' if postgres_local.running() else 'stopped'}")

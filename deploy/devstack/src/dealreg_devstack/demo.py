@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from functools import partial
 
 from dealreg_devstack.launcher import ServiceProcess, start_all, stop_all
 from dealreg_devstack.paths import state_dir
 from dealreg_devstack.procs import wait_until
-from dealreg_devstack.provision import Stack, provision
+from dealreg_devstack.provision import provision
 from dealreg_devstack.scenario import (
     ScenarioPartner,
     new_partner,
@@ -23,7 +24,7 @@ from dealreg_devstack.scenario import (
     onboard,
 )
 from dealreg_devstack.sinks import SmtpSink, WebhookSink
-from dealreg_devstack.stack import from_environment, local_stack_up
+from dealreg_devstack.stack import from_environment, local_stack_up, reset_local
 from dealreg_devstack.topicreader import Record, collect
 from dealreg_shared.kafka import make_producer
 from dealreg_shared.partner import PartnerClient
@@ -57,8 +58,16 @@ def hook_statuses(hooks: WebhookSink, name: str) -> list[str]:
 
 async def run_demo(*, keep_running: bool = False) -> int:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    say("starting the local stack (Kafka KRaft broker, Postgres 15) ...")
-    stack: Stack = from_environment() or await local_stack_up()
+    given = from_environment()
+    if given is None:
+        # the story needs a stack that has not met these partners and customers before
+        say("starting a fresh local stack (Kafka KRaft broker, Postgres 15) ...")
+        reset_local()
+        stack = await local_stack_up()
+        run = ""
+    else:
+        say(f"using the stack at {given.kafka_bootstrap}; names carry a run id so the story can be told again")
+        stack, run = given, f"-{uuid.uuid4().hex[:4]}"
     await provision(stack)
     smtp, hooks = SmtpSink(), WebhookSink()
     await smtp.start()
@@ -72,17 +81,17 @@ async def run_demo(*, keep_running: bool = False) -> int:
     try:
         northwind = new_partner(
             company="Northwind Traders Ltd",
-            website="https://www.northwind.co.uk",
+            website=f"https://www.northwind{run}.co.uk",
             contact_name="Sam Patel",
-            email="sam.patel@northwind.co.uk",
+            email=f"sam.patel@northwind{run}.co.uk",
             country="GB",
             webhook_url=hooks.url("northwind"),
         )
         fabrikam = new_partner(
             company="Fabrikam Inc",
-            website="https://fabrikam.com",
+            website=f"https://fabrikam{run}.com",
             contact_name="Lee Chen",
-            email="lee.chen@fabrikam.com",
+            email=f"lee.chen@fabrikam{run}.com",
             country="US",
             webhook_url=hooks.url("fabrikam"),
         )
@@ -98,9 +107,9 @@ async def run_demo(*, keep_running: bool = False) -> int:
         first = new_registration(
             northwind.partner_id,
             company="Contoso GmbH",
-            domain="contoso.de",
+            domain=f"contoso{run}.de",
             country="DE",
-            contact_email="jana.weber@contoso.de",
+            contact_email=f"jana.weber@contoso{run}.de",
         )
         async with PartnerClient(bootstrap=stack.kafka_bootstrap, key=northwind.key) as client:
             await client.submit(first)
@@ -111,9 +120,9 @@ async def run_demo(*, keep_running: bool = False) -> int:
         second = new_registration(
             fabrikam.partner_id,
             company="Contoso",
-            domain="https://eu.Contoso.de/",
+            domain=f"https://eu.Contoso{run}.de/",
             country="DE",
-            contact_email="j.weber@contoso.de",
+            contact_email=f"j.weber@contoso{run}.de",
         )
         async with PartnerClient(bootstrap=stack.kafka_bootstrap, key=fabrikam.key) as client:
             await client.submit(second)
@@ -127,9 +136,9 @@ async def run_demo(*, keep_running: bool = False) -> int:
         forged = new_registration(
             northwind.partner_id,
             company="Tailspin Toys",
-            domain="tailspintoys.com",
+            domain=f"tailspintoys{run}.com",
             country="US",
-            contact_email="buyer@tailspintoys.com",
+            contact_email=f"buyer@tailspintoys{run}.com",
         )
         async with PartnerClient(bootstrap=stack.kafka_bootstrap, key=SigningKey.generate("k1")) as client:
             await client.submit(forged)

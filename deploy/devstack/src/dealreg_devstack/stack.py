@@ -46,6 +46,14 @@ def start_testcontainers(exit_stack: ExitStack) -> Stack:
     return Stack(kafka.get_bootstrap_server(), admin_dsn)
 
 
+def reset_local() -> None:
+    """Stop the local stack and delete its data (topics, databases); the cached broker jars stay."""
+    kafka_local.down()
+    postgres_local.down()
+    shutil.rmtree(kafka_local.layout().data, ignore_errors=True)
+    shutil.rmtree(postgres_local.layout().data, ignore_errors=True)
+
+
 async def local_stack_up() -> Stack:
     admin_dsn = await postgres_local.up()
     bootstrap = await kafka_local.up()
