@@ -59,13 +59,15 @@ class ServiceRuntime:
     def subscribe(self, topic: Topic, handler: Handler) -> None:
         """Consume `topic` in this service's group for it; each record goes through the RecordProcessor."""
 
-        async def on_record(body: bytes, msg: KafkaMessage) -> None:
+        async def on_records(body: list[bytes], msg: KafkaMessage) -> None:
             assert self._processor is not None
-            record = msg.raw_message
-            await self._processor.process(record, handler)
-            _observe_lag(self.service, msg.consumer, record)
+            records = msg.raw_message
+            if not isinstance(records, tuple):
+                records = (records,)
+            await self._processor.process_batch(records, handler)
+            _observe_lag(self.service, msg.consumer, records)
 
-        on_record.__name__ = handler.__name__
+        on_records.__name__ = handler.__name__
         self.broker.subscriber(
             topic.name,
             group_id=f"dealreg-{self.service}.{topic.name}",
@@ -73,7 +75,12 @@ class ServiceRuntime:
             decoder=_raw_body,
             auto_offset_reset="earliest",
             title=f"{self.service}:{handler.__name__}",
-        )(on_record)
+            # records arrive in batches (up to batch_max_records) and are applied in one transaction each;
+            # the offset is committed once the whole batch is durable
+            batch=True,
+            max_records=self.settings.batch_max_records,
+            batch_timeout_ms=100,
+        )(on_records)
 
     def app(self) -> FastStream:
         return FastStream(self.broker, lifespan=self._lifespan, logger=library_logger())
@@ -130,11 +137,13 @@ class ServiceRuntime:
         return await self.broker.ping(timeout=2.0)
 
 
-def _observe_lag(service: str, consumer: Any, record: Any) -> None:
+def _observe_lag(service: str, consumer: Any, records: Any) -> None:
     """Consumer lag as the consumer itself knows it: the partition's high-water mark minus our position."""
-    highwater = consumer.highwater(TopicPartition(record.topic, record.partition))
-    if highwater is not None:
-        CONSUMER_LAG.labels(service, record.topic, str(record.partition)).set(max(0, highwater - record.offset - 1))
+    last = {(r.topic, r.partition): r.offset for r in records}
+    for (topic, partition), offset in last.items():
+        highwater = consumer.highwater(TopicPartition(topic, partition))
+        if highwater is not None:
+            CONSUMER_LAG.labels(service, topic, str(partition)).set(max(0, highwater - offset - 1))
 
 
 def run(app: FastStream) -> None:

@@ -34,6 +34,7 @@ class ServiceSettings(BaseSettings):
     retry_backoff_max_ms: int = Field(default=10_000, ge=1)
     max_record_bytes: int = Field(default=256 * 1024, ge=1024)
     db_pool_size: int = Field(default=5, ge=1, le=100)
+    batch_max_records: int = Field(default=200, ge=1, le=5000, description="records applied in one transaction")
     config_file: str = Field(default="", description="the program's TOML configuration; empty: built-in defaults")
 
 

@@ -1,0 +1,194 @@
+"""`make bench`: the pipeline's throughput, latency, per-stage rates and memory, beside the machine's ceilings.
+
+uv run python -m dealreg_devstack.bench [--seconds 60] [--rate-seconds 30] [--partners 20] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka.structs import ConsumerRecord
+
+from dealreg_devstack.bench.ceilings import RELAY_PARTITIONS, database_ceiling, start_relay, stop_relay
+from dealreg_devstack.bench.measure import Run, Sampler, Watcher, publish, wait_finished, write_json
+from dealreg_devstack.bench.workload import BENCH_ID, Submission, make_submissions, onboard_partners, relay_copies
+from dealreg_devstack.launcher import start_all, stop_all
+from dealreg_devstack.paths import state_dir
+from dealreg_devstack.provision import provision
+from dealreg_devstack.sinks import SmtpSink, WebhookSink
+from dealreg_devstack.stack import from_environment, local_stack_up
+from dealreg_shared.kafka import make_producer
+from dealreg_shared.topics import REGISTRATION_STATUS, REGISTRATIONS_SUBMITTED
+
+
+def pipeline_finished(record: ConsumerRecord[Any, Any]) -> str | None:
+    """A registration is finished at its decision (conflict stage) or at a rejection before it."""
+    if dict(record.headers or ()).get("ce_type") != b"registration.status-changed":
+        return None
+    data = json.loads(record.value)
+    if data["stage"] == "conflict" or data["status"] == "rejected":
+        return str(data["registration_id"])
+    return None
+
+
+def relay_finished(record: ConsumerRecord[Any, Any]) -> str | None:
+    value = dict(record.headers or ()).get(BENCH_ID)
+    return value.decode() if value else None
+
+
+def cycle_fresh(submissions: list[Submission]) -> Iterator[Submission]:
+    """The relay's endless supply: the same records again and again, each time with new ids."""
+    for _ in itertools.count():
+        yield from relay_copies(submissions)
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    run_id = uuid.uuid4().hex[:6]
+    stack = from_environment() or await local_stack_up()
+    await provision(stack)
+    log_dir = state_dir() / "logs" / f"bench-{run_id}"
+    smtp, hooks = SmtpSink(), WebhookSink()
+    await smtp.start()
+    await hooks.start()
+    services = await start_all(stack, log_dir=log_dir, extra_env={"notify": {"DEALREG_SMTP_PORT": str(smtp.port)}})
+    producer = make_producer(stack.kafka_bootstrap, client_id="bench-publisher")
+    await producer.start()
+    sampler = Sampler({name: (p.health_port, p.proc.pid) for name, p in services.items()})
+    figures: dict[str, Any] = {"run": run_id, "when": datetime.now(UTC).isoformat(), "args": vars(args)}
+    try:
+        print(f"bench {run_id}: onboarding {args.partners} partners, signing {args.registrations} registrations ...")
+        partners = await onboard_partners(stack, producer, args.partners, run_id)
+        pool = make_submissions(partners, args.registrations, run_id, random.Random(7))  # noqa: S311
+        figures["database_tx_per_s"] = round(await database_ceiling(stack, seconds=args.db_seconds), 1)
+        print(f"database ceiling: {figures['database_tx_per_s']:.0f} stage-like transactions/s")
+
+        topics, relays = await start_relay(stack, run_id, log_dir)
+        watch_relay = Watcher(stack.kafka_bootstrap, topics[-1], RELAY_PARTITIONS, relay_finished)
+        await watch_relay.start()
+        relay_run = Run("relay")
+        watch_relay.runs.append(relay_run)
+        try:
+            await publish(
+                producer,
+                topics[0],
+                cycle_fresh(pool[:5000]),
+                relay_run,
+                seconds=args.relay_seconds,
+                window=args.window * 4,
+                label="ceiling: 4-hop relay",
+            )
+            await wait_finished(relay_run, label="ceiling: 4-hop relay", seconds=args.relay_seconds)
+        finally:
+            await watch_relay.stop()
+            stop_relay(relays)
+        figures["relay_per_s"] = round(relay_run.throughput(), 1)
+
+        watch = Watcher(
+            stack.kafka_bootstrap, REGISTRATION_STATUS.name, REGISTRATION_STATUS.partitions, pipeline_finished
+        )
+        await watch.start()
+        await sampler.start()
+        supply = iter(pool)
+        full = Run("pipeline")
+        watch.runs.append(full)
+        await publish(
+            producer,
+            REGISTRATIONS_SUBMITTED.name,
+            supply,
+            full,
+            seconds=args.seconds,
+            window=args.window,
+            label="pipeline: as fast as it goes",
+        )
+        await wait_finished(full, label="pipeline: as fast as it goes", seconds=args.seconds)
+        figures["pipeline_per_s"] = round(full.throughput(), 1)
+        figures["pipeline_finished"] = len(full.finished)
+        figures["stages_full_speed"] = sampler.stage_rates(full.started, full.ended)
+
+        rate = args.rate or max(1.0, round(full.throughput() / 2))
+        fixed = Run("fixed-rate")
+        watch.runs.append(fixed)
+        await publish(
+            producer,
+            REGISTRATIONS_SUBMITTED.name,
+            supply,
+            fixed,
+            seconds=args.rate_seconds,
+            rate=rate,
+            label=f"pipeline: offered {rate:.0f}/s",
+        )
+        await wait_finished(fixed, label=f"pipeline: offered {rate:.0f}/s", seconds=args.rate_seconds)
+        figures["fixed_rate_offered_per_s"] = rate
+        figures["fixed_rate_latency_ms"] = {k: round(v, 1) for k, v in fixed.latencies_ms().items()}
+        figures["fixed_rate_unfinished"] = len(fixed.published) - len(fixed.finished)
+        await watch.stop()
+        await sampler.stop()
+        figures["peak_rss_mb"] = {k: round(v, 1) for k, v in sampler.peak_rss_mb.items()}
+        figures["pipeline_vs_relay"] = round(figures["pipeline_per_s"] / max(figures["relay_per_s"], 1e-9), 3)
+    finally:
+        await producer.stop()
+        stop_all(services)
+        await smtp.stop()
+        await hooks.stop()
+    return figures
+
+
+def report(f: dict[str, Any]) -> str:
+    lat = f.get("fixed_rate_latency_ms", {})
+    rss = f.get("peak_rss_mb", {})
+    lines = [
+        "",
+        f"dealreg bench {f['run']} ({f['when'][:19]}Z)",
+        "-" * 78,
+        f"{'end-to-end throughput (submitted -> decided)':<48} {f['pipeline_per_s']:>10.1f} /s   target >= 1000",
+        f"{'do-nothing 4-hop relay, same broker and harness':<48} {f['relay_per_s']:>10.1f} /s",
+        f"{'pipeline / relay':<48} {f['pipeline_vs_relay']:>10.1%}      target >= 30%",
+        f"{'database ceiling (inbox+state+outbox tx)':<48} {f['database_tx_per_s']:>10.1f} /s",
+        f"{'latency at ' + format(f['fixed_rate_offered_per_s'], '.0f') + '/s offered  p50 / p95 / p99':<48} "
+        f"{lat.get('p50', 0):>6.0f} / {lat.get('p95', 0):.0f} / {lat.get('p99', 0):.0f} ms   target p99 < 500",
+        f"{'unfinished at the fixed rate':<48} {f['fixed_rate_unfinished']:>10}",
+        "",
+        f"{'stage (service <- topic), at full speed':<62} {'per s':>8} {'peak lag':>8}",
+    ]
+    for stage, v in sorted(f.get("stages_full_speed", {}).items()):
+        lines.append(f"  {stage:<60} {v['per_s']:>8.1f} {v['peak_lag']:>8.0f}")
+    lines.append("")
+    lines.append("peak RSS: " + ", ".join(f"{k} {v:.0f} MB" for k, v in rss.items()) + "   (target < 150 MB each)")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="dealreg-bench", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=60, help="the full-speed phase")
+    parser.add_argument("--rate-seconds", type=float, default=30, help="the fixed-rate phase")
+    parser.add_argument("--rate", type=float, default=0, help="offered rate; default half the full-speed rate")
+    parser.add_argument("--relay-seconds", type=float, default=20)
+    parser.add_argument("--db-seconds", type=float, default=10)
+    parser.add_argument("--partners", type=int, default=20)
+    parser.add_argument("--registrations", type=int, default=40000, help="signed in advance; the phases draw on them")
+    parser.add_argument("--window", type=int, default=2000, help="most unfinished registrations at full speed")
+    parser.add_argument("--json", type=Path, help="where to write the figures (default .dealreg/bench/<time>.json)")
+    args = parser.parse_args()
+    started = time.monotonic()
+    figures = asyncio.run(bench(args))
+    figures["bench_seconds"] = round(time.monotonic() - started, 1)
+    path = args.json or state_dir() / "bench" / f"bench-{figures['when'][:19].replace(':', '')}.json"
+    write_json(path, figures)
+    print(report(figures))
+    print(f"\nfigures: {path}")
+
+
+if __name__ == "__main__":
+    main()

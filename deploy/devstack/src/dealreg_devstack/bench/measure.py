@@ -1,0 +1,232 @@
+"""Measuring a run: publish (closed loop or fixed rate), see each record finish, sample the services."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from dealreg_devstack.bench.workload import Submission
+
+Finished = Callable[[Any], str | None]  # a record of the watched topic -> the id it finishes, or None
+
+
+@dataclass
+class Run:
+    name: str
+    published: dict[str, float] = field(default_factory=dict)
+    finished: dict[str, float] = field(default_factory=dict)
+    started: float = 0.0
+    ended: float = 0.0
+    progressed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def throughput(self) -> float:
+        """Finished per second over the middle 80% of the run (ramp-up and tail left out)."""
+        times = sorted(self.finished.values())
+        if len(times) < 10:
+            return 0.0
+        lo, hi = times[len(times) // 10], times[len(times) * 9 // 10]
+        return (len(times) * 8 // 10) / max(hi - lo, 1e-9)
+
+    def latencies_ms(self) -> dict[str, float]:
+        lat = sorted((self.finished[i] - self.published[i]) * 1000 for i in self.finished if i in self.published)
+        if not lat:
+            return {}
+        return {
+            name: lat[min(len(lat) - 1, int(q * len(lat)))] for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+        } | {"max": lat[-1]}
+
+
+class Watcher:
+    """Reads a topic from its current end and notes when each id finishes."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int, finished: Finished) -> None:
+        self.bootstrap, self.topic, self.partitions, self.finished_id = bootstrap, topic, partitions, finished
+        self.runs: list[Run] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            client_id=f"bench-watch-{uuid.uuid4().hex[:6]}",
+            fetch_max_wait_ms=20,
+        )
+        await self.consumer.start()
+        tps = [TopicPartition(self.topic, p) for p in range(self.partitions)]
+        self.consumer.assign(tps)
+        await self.consumer.seek_to_end(*tps)
+        for tp in tps:
+            await self.consumer.position(tp)
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        await self.consumer.stop()
+
+    async def _loop(self) -> None:
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=100, max_records=5000)
+            now = time.monotonic()
+            for items in batch.values():
+                for r in items:
+                    rid = self.finished_id(r)
+                    if rid is None:
+                        continue
+                    for run in self.runs:
+                        if rid in run.published and rid not in run.finished:
+                            run.finished[rid] = now
+                            run.progressed.set()
+
+
+async def publish(
+    producer: AIOKafkaProducer,
+    topic: str,
+    pool: Iterator[Submission],
+    run: Run,
+    *,
+    seconds: float,
+    window: int | None = None,
+    rate: float | None = None,
+    label: str,
+) -> None:
+    """For `seconds`: closed loop (at most `window` unfinished) or a fixed offered `rate`; progress on stderr."""
+    run.started = time.monotonic()
+    last_print = 0.0
+    n = 0
+    while (now := time.monotonic()) - run.started < seconds:
+        if rate:
+            if (delay := run.started + n / rate - now) > 0:
+                await asyncio.sleep(delay)
+        while window and len(run.published) - len(run.finished) >= window:
+            run.progressed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(run.progressed.wait(), timeout=0.1)
+        s = next(pool, None)
+        if s is None:
+            break
+        run.published[s.registration_id] = time.monotonic()
+        await producer.send(topic, value=s.value, key=s.key, headers=s.headers)
+        n += 1
+        if time.monotonic() - last_print > 0.5:
+            progress(label, run, seconds)
+            last_print = time.monotonic()
+    await producer.flush()
+
+
+async def wait_finished(run: Run, *, label: str, seconds: float, timeout_s: float = 120) -> None:
+    """Until every published record finished (or the timeout); then the run's end is set."""
+    deadline = time.monotonic() + timeout_s
+    while len(run.finished) < len(run.published) and time.monotonic() < deadline:
+        progress(label, run, seconds)
+        await asyncio.sleep(0.25)
+    run.ended = time.monotonic()
+    progress(label, run, seconds, final=True)
+
+
+def progress(label: str, run: Run, seconds: float, *, final: bool = False) -> None:
+    width = 30
+    elapsed = time.monotonic() - run.started
+    filled = width if final else min(width, int(width * elapsed / seconds))
+    rate = len(run.finished) / elapsed if elapsed > 0 else 0.0
+    sys.stderr.write(
+        f"\r{label:<30} [{'#' * filled}{'.' * (width - filled)}] {elapsed:5.0f}s "
+        f"finished {len(run.finished):>7}/{len(run.published):<7} {rate:7.0f}/s "
+    )
+    if final:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+class Sampler:
+    """Every second: each service's processed counts and lag per topic (from /metrics), and its RSS."""
+
+    def __init__(self, services: dict[str, tuple[int, int]]) -> None:  # name -> (health port, pid)
+        self.services = services
+        self.samples: list[dict[str, Any]] = []
+        self.peak_rss_mb: dict[str, float] = dict.fromkeys(services, 0.0)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        for name, (_, pid) in self.services.items():
+            self.peak_rss_mb[name] = max(self.peak_rss_mb[name], _status_kb(pid, "VmHWM") / 1024)
+
+    async def _loop(self) -> None:
+        async with httpx.AsyncClient(timeout=2) as client:
+            while True:
+                sample: dict[str, Any] = {"t": time.monotonic()}
+                for name, (port, pid) in self.services.items():
+                    self.peak_rss_mb[name] = max(self.peak_rss_mb[name], _status_kb(pid, "VmRSS") / 1024)
+                    try:
+                        text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+                    except httpx.HTTPError:
+                        continue
+                    sample[name] = _parse(text)
+                self.samples.append(sample)
+                await asyncio.sleep(1)
+
+    def stage_rates(self, t0: float, t1: float) -> dict[str, dict[str, float]]:
+        """Per service and topic: records processed per second between two moments, and the peak lag."""
+        inside = [s for s in self.samples if t0 <= s["t"] <= t1]
+        out: dict[str, dict[str, float]] = {}
+        if len(inside) < 2:
+            return out
+        first, last = inside[0], inside[-1]
+        for name in self.services:
+            for topic, count in last.get(name, {}).get("processed", {}).items():
+                before = first.get(name, {}).get("processed", {}).get(topic, 0.0)
+                lag = max(s.get(name, {}).get("lag", {}).get(topic, 0.0) for s in inside)
+                out[f"{name} <- {topic}"] = {"per_s": (count - before) / (last["t"] - first["t"]), "peak_lag": lag}
+        return out
+
+
+_SAMPLE = re.compile(r"^(dealreg_records_processed_total|dealreg_consumer_lag)\{([^}]*)\} ([0-9.e+-]+)$")
+
+
+def _parse(text: str) -> dict[str, dict[str, float]]:
+    processed: dict[str, float] = {}
+    lag: dict[str, float] = {}
+    for line in text.splitlines():
+        m = _SAMPLE.match(line)
+        if not m:
+            continue
+        labels = dict(kv.split("=", 1) for kv in m.group(2).split(","))
+        topic = labels.get("topic", "").strip('"')
+        if m.group(1) == "dealreg_consumer_lag":
+            lag[topic] = lag.get(topic, 0.0) + float(m.group(3))
+        else:
+            processed[topic] = processed.get(topic, 0.0) + float(m.group(3))
+    return {"processed": processed, "lag": lag}
+
+
+def _status_kb(pid: int, field_name: str) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return 0.0
+
+
+def write_json(path: Path, figures: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2) + "\n")

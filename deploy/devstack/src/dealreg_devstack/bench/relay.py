@@ -1,0 +1,43 @@
+"""One hop of the do-nothing relay: consume, republish unchanged, commit. No database, no decoding.
+
+python -m dealreg_devstack.bench.relay BOOTSTRAP SOURCE_TOPIC TARGET_TOPIC GROUP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from aiokafka import AIOKafkaConsumer
+
+from dealreg_shared.kafka import make_producer
+
+
+async def relay(bootstrap: str, source: str, target: str, group: str) -> None:
+    consumer = AIOKafkaConsumer(
+        source, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    producer = make_producer(bootstrap, client_id=f"bench-relay-{group}")
+    await consumer.start()
+    await producer.start()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=100, max_records=1000)
+            futures = [
+                await producer.send(target, value=r.value, key=r.key, headers=list(r.headers or ()))
+                for items in batch.values()
+                for r in items
+            ]
+            if futures:
+                await asyncio.gather(*futures)  # acks=all, like the services' outbox relay
+                await consumer.commit()
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(relay(*sys.argv[1:5]))
