@@ -13,6 +13,7 @@ from pydantic import BaseModel
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
 REQUIRED_HEADERS = ("ce_specversion", "ce_id", "ce_type", "ce_source")
+MAX_ID_LENGTH = 200  # ce_id is every consumer's inbox key: a UUID in practice, and an index entry has a size limit
 
 
 class UndecodableRecord(Exception):
@@ -107,7 +108,10 @@ def decode_headers(raw: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...] 
         try:
             headers[name] = value.decode("utf-8") if value is not None else ""
         except UnicodeDecodeError:
-            raise UndecodableRecord(f"header {name!r} is not UTF-8") from None
+            raise UndecodableRecord(f"header {name[:100]!r} is not UTF-8") from None
+        if "\x00" in headers[name]:
+            # no text column can hold NUL: the inbox would fail on it at every retry
+            raise UndecodableRecord(f"header {name[:100]!r} contains a NUL character")
     return headers
 
 
@@ -121,8 +125,10 @@ def decode_event(value: bytes | None, raw_headers: Any, *, max_bytes: int) -> Cl
     missing = [h for h in REQUIRED_HEADERS if not headers.get(h)]
     if missing:
         raise UndecodableRecord(f"missing CloudEvents headers: {', '.join(missing)}")
+    if len(headers["ce_id"]) > MAX_ID_LENGTH:
+        raise UndecodableRecord(f"ce_id is longer than {MAX_ID_LENGTH} characters")
     if headers["ce_specversion"] != SPECVERSION:
-        raise UndecodableRecord(f"unsupported ce_specversion {headers['ce_specversion']!r}")
+        raise UndecodableRecord(f"unsupported ce_specversion {headers['ce_specversion'][:20]!r}")
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError as exc:
