@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,14 +13,28 @@ import pytest
 from dealreg_intake.domain import (
     PartnerView,
     Rejection,
+    SubmissionRules,
     authenticate,
+    capacity_exceeded,
     claimed_ids,
     content_hash,
+    rate_limited,
     resubmission_rejection,
+    still_active,
     to_received,
     validate,
+    within_capacity,
 )
-from dealreg_shared.contracts import ReasonCode, RegistrationReceived, RegistrationSubmitted
+from dealreg_intake.settings import IntakeConfig, TierLimits
+from dealreg_intake.validation import StrictSubmission
+from dealreg_shared.contracts import (
+    Customer,
+    OpportunityDetails,
+    ReasonCode,
+    RegistrationReceived,
+    RegistrationSubmitted,
+    Status,
+)
 from dealreg_shared.regions import parse_regions
 from dealreg_shared.signing import SigningKey
 
@@ -45,6 +59,14 @@ VALUE = json.dumps(SUBMITTED, separators=(",", ":")).encode()
 KEY = SigningKey.generate("k1")
 OTHER_KEY = SigningKey.generate("k2")
 PARTNER = PartnerView("p-northwind", active=True, keys={"k1": KEY.public_key_b64url})
+# the moment the design's sample is read: five minutes after the partner sent it
+RULES = SubmissionRules.at(datetime(2026, 11, 23, 10, 20, tzinfo=UTC), IntakeConfig())
+
+
+def _strict(data: dict[str, Any]) -> StrictSubmission:
+    result = validate(data, RULES)
+    assert isinstance(result, StrictSubmission), result
+    return result
 
 
 def _auth(partner: PartnerView | None, key_id: str | None, signature: str | None, value: bytes = VALUE) -> Any:
@@ -122,7 +144,7 @@ def test_authentication_rejections_name_no_key_material() -> None:
 
 
 def test_validate_returns_the_submission_for_a_valid_payload() -> None:
-    result = validate(copy.deepcopy(SUBMITTED))
+    result = validate(copy.deepcopy(SUBMITTED), RULES)
     assert isinstance(result, RegistrationSubmitted)
     assert result.partner_id == "p-northwind"
 
@@ -144,7 +166,7 @@ def test_validate_rejects_invalid_payload_naming_the_bad_field(path: tuple[str, 
     for key in path[:-1]:
         target = target[key]
     target[path[-1]] = value
-    result = validate(data)
+    result = validate(data, RULES)
     assert isinstance(result, Rejection)
     assert result.reason_code == ReasonCode.INVALID_PAYLOAD
     assert field in result.partner_message
@@ -154,14 +176,14 @@ def test_validate_rejects_invalid_payload_naming_the_bad_field(path: tuple[str, 
 def test_validate_names_a_missing_field() -> None:
     data = copy.deepcopy(SUBMITTED)
     del data["opportunity"]["expected_close_date"]
-    result = validate(data)
+    result = validate(data, RULES)
     assert isinstance(result, Rejection)
     assert "opportunity.expected_close_date" in result.partner_message
 
 
 def test_validate_caps_the_number_of_problems_it_reports() -> None:
     data = {f"extra_{i}": i for i in range(50)}
-    result = validate(data)
+    result = validate(data, RULES)
     assert isinstance(result, Rejection)
     assert len(result.detail["errors"]) <= 10
 
@@ -191,9 +213,20 @@ def test_claimed_ids_is_none_for_missing_or_invalid_ids(data: dict[str, Any]) ->
     assert claimed_ids(data) is None
 
 
-def test_content_hash_tells_apart_different_bytes_and_matches_equal_ones() -> None:
-    assert content_hash(VALUE) == content_hash(bytes(VALUE))
-    assert content_hash(VALUE) != content_hash(VALUE + b" ")
+def test_content_hash_matches_the_same_content_however_it_was_serialized() -> None:
+    reordered = json.loads(json.dumps(SUBMITTED, indent=2, sort_keys=True))
+    assert content_hash(SUBMITTED) == content_hash(reordered)
+
+
+def test_content_hash_tells_apart_any_change_of_content() -> None:
+    changed = copy.deepcopy(SUBMITTED)
+    changed["opportunity"]["estimated_value"]["amount"] = "48000.01"
+    assert content_hash(SUBMITTED) != content_hash(changed)
+    assert content_hash(SUBMITTED) != content_hash({**SUBMITTED, "partner_id": "p-other"})
+
+
+def test_content_hash_copes_with_text_that_is_not_valid_unicode() -> None:
+    assert content_hash({**SUBMITTED, "x": "\ud800"}) != content_hash(SUBMITTED)
 
 
 def test_resubmission_rejection_has_its_reason_code() -> None:
@@ -201,7 +234,7 @@ def test_resubmission_rejection_has_its_reason_code() -> None:
 
 
 def test_to_received_adds_customer_key_registrable_domain_and_region() -> None:
-    sub = RegistrationSubmitted.model_validate(SUBMITTED)
+    sub = _strict(SUBMITTED)
     now = datetime(2026, 11, 23, 10, 15, 1, tzinfo=UTC)
     received = to_received(sub, now=now, regions=parse_regions(""))
     assert isinstance(received, RegistrationReceived)
@@ -212,15 +245,17 @@ def test_to_received_adds_customer_key_registrable_domain_and_region() -> None:
     assert received.registration_id == sub.registration_id
     assert received.partner_id == sub.partner_id
     assert received.submitted_at == sub.submitted_at
-    assert received.customer == sub.customer
-    assert received.opportunity == sub.opportunity
+    assert received.customer.model_dump() == sub.customer.model_dump()
+    assert received.opportunity.model_dump() == sub.opportunity.model_dump()
+    # what is forwarded is the contract's own model, not intake's stricter subclass of it
+    assert type(received.customer) is Customer and type(received.opportunity) is OpportunityDetails
 
 
 def test_to_received_without_a_domain_keys_on_the_normalized_name() -> None:
     data = copy.deepcopy(SUBMITTED)
     data["customer"]["domain"] = None
     data["customer"]["company_name"] = "Müller & Söhne GmbH"
-    received = to_received(RegistrationSubmitted.model_validate(data), now=datetime.now(UTC), regions=parse_regions(""))
+    received = to_received(_strict(data), now=datetime.now(UTC), regions=parse_regions(""))
     assert received.customer_key == "name:de:muller and sohne gmbh"
     assert received.registrable_domain is None
 
@@ -229,20 +264,18 @@ def test_to_received_without_a_domain_keys_on_the_normalized_name() -> None:
 def test_to_received_maps_the_customer_country_to_its_region(country: str, region: str) -> None:
     data = copy.deepcopy(SUBMITTED)
     data["customer"]["country"] = country
-    received = to_received(RegistrationSubmitted.model_validate(data), now=datetime.now(UTC), regions=parse_regions(""))
+    received = to_received(_strict(data), now=datetime.now(UTC), regions=parse_regions(""))
     assert received.region == region
 
 
 def test_to_received_uses_a_configured_region_table() -> None:
     regions = parse_regions('{"dach": ["DE", "AT", "CH"]}')
-    received = to_received(RegistrationSubmitted.model_validate(SUBMITTED), now=datetime.now(UTC), regions=regions)
+    received = to_received(_strict(SUBMITTED), now=datetime.now(UTC), regions=regions)
     assert received.region == "dach"
 
 
 def test_to_received_round_trips_as_json() -> None:
-    received = to_received(
-        RegistrationSubmitted.model_validate(SUBMITTED), now=datetime.now(UTC), regions=parse_regions("")
-    )
+    received = to_received(_strict(SUBMITTED), now=datetime.now(UTC), regions=parse_regions(""))
     assert RegistrationReceived.model_validate_json(received.model_dump_json()) == received
 
 
@@ -250,3 +283,61 @@ def test_registration_id_in_claimed_ids_is_a_uuid_string() -> None:
     ids = claimed_ids(SUBMITTED)
     assert ids is not None
     assert uuid.UUID(ids[0]).version == 4
+
+
+@pytest.mark.parametrize("partner_id", ["p-northwind\n", "P-Northwind", "p northwind", "-p", "p\x00"])
+def test_claimed_ids_refuses_a_partner_id_that_is_no_identifier(partner_id: str) -> None:
+    assert claimed_ids({"registration_id": SUBMITTED["registration_id"], "partner_id": partner_id}) is None
+
+
+def test_authentication_detail_repeats_a_hostile_key_id_only_short_and_printable() -> None:
+    rejection = _auth(PARTNER, "k\x00" + "x" * 5000, KEY.sign(VALUE))
+    assert rejection.reason_code == ReasonCode.UNAUTHENTICATED
+    assert len(rejection.detail["key_id"]) <= 64 and rejection.detail["key_id"].isprintable()
+
+
+def test_submission_rules_take_today_horizon_and_clock_skew_from_the_configuration() -> None:
+    now = datetime(2026, 11, 23, 23, 59, tzinfo=UTC)
+    rules = SubmissionRules.at(now, IntakeConfig(close_date_horizon_days=30, max_clock_skew_s=60))
+    assert rules == SubmissionRules(date(2026, 11, 23), 30, now + timedelta(seconds=60))
+
+
+def test_a_tier_without_configured_limits_gets_the_default_limits() -> None:
+    gold = TierLimits(burst=500, max_active_registrations=5000)
+    config = IntakeConfig(tiers={"gold": gold})
+    assert config.limits_for("gold") == gold
+    assert config.limits_for("registered") == config.default_limits
+    assert config.limits_for(None) == config.default_limits
+
+
+def test_capacity_holds_strictly_below_the_tiers_maximum() -> None:
+    limits = TierLimits(max_active_registrations=3)
+    assert within_capacity(2, limits)
+    assert not within_capacity(3, limits)
+    assert not within_capacity(4, limits)
+
+
+def test_limit_rejections_carry_their_reason_codes_and_tell_the_partner_its_own_limits() -> None:
+    limits = TierLimits(submissions_per_minute=30, burst=10, max_active_registrations=3)
+    limited = rate_limited(limits, "silver")
+    assert limited.reason_code == ReasonCode.RATE_LIMITED
+    assert "10 at once" in limited.partner_message and "30 a minute" in limited.partner_message
+    full = capacity_exceeded(3, limits, "silver")
+    assert full.reason_code == ReasonCode.CAPACITY_EXCEEDED
+    assert "3 active registrations" in full.partner_message
+    assert full.detail == {"tier": "silver", "active": 3, "max_active_registrations": 3}
+
+
+@pytest.mark.parametrize(
+    ("status", "active"),
+    [
+        (Status.RECEIVED, True),
+        (Status.UNDER_REVIEW, True),
+        (Status.APPROVED, True),
+        (Status.EXPIRING, True),
+        (Status.REJECTED, False),
+        (Status.EXPIRED, False),
+    ],
+)
+def test_a_registration_stops_counting_against_capacity_once_rejected_or_expired(status: Status, active: bool) -> None:
+    assert still_active(status) is active

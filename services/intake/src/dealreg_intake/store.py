@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -11,11 +12,66 @@ from dealreg_shared.db import Conn
 
 
 async def get_partner(conn: Conn, partner_id: str) -> PartnerView | None:
-    row = await conn.fetchrow("select partner_id, active from partners where partner_id = $1", partner_id)
-    if row is None:
+    rows = await conn.fetch(
+        "select p.partner_id, p.active, p.tier, k.key_id, k.public_key from partners p "
+        "left join partner_keys k using (partner_id) where p.partner_id = $1",
+        partner_id,
+    )
+    if not rows:
         return None
-    keys = await conn.fetch("select key_id, public_key from partner_keys where partner_id = $1", partner_id)
-    return PartnerView(row["partner_id"], row["active"], {k["key_id"]: k["public_key"] for k in keys})
+    keys = {r["key_id"]: r["public_key"] for r in rows if r["key_id"] is not None}
+    return PartnerView(rows[0]["partner_id"], rows[0]["active"], keys, rows[0]["tier"])
+
+
+async def lock_partner(conn: Conn, partner_id: str) -> None:
+    """Until this transaction ends, no other replica checks or changes this partner's limits."""
+    await conn.execute("select pg_advisory_xact_lock(hashtextextended('dealreg.intake.partner:' || $1, 0))", partner_id)
+
+
+async def take_submission_token(conn: Conn, *, partner_id: str, per_second: float, burst: int) -> bool:
+    """Token bucket in one statement: refill for the time elapsed, then take one token if there is one."""
+    taken = await conn.fetchval(
+        """
+        insert into submission_buckets as b (partner_id, tokens, refilled_at)
+        values ($1, $3::float8 - 1, clock_timestamp())
+        on conflict (partner_id) do update
+            set tokens = least($3::float8, b.tokens
+                    + greatest(0, extract(epoch from clock_timestamp() - b.refilled_at)::float8) * $2::float8) - 1,
+                refilled_at = greatest(b.refilled_at, clock_timestamp())
+            where least($3::float8, b.tokens
+                    + greatest(0, extract(epoch from clock_timestamp() - b.refilled_at)::float8) * $2::float8) >= 1
+        returning true
+        """,
+        partner_id,
+        per_second,
+        burst,
+    )
+    return bool(taken)
+
+
+async def count_active_registrations(conn: Conn, partner_id: str) -> int:
+    count: int = await conn.fetchval("select count(*) from registrations where partner_id = $1 and active", partner_id)
+    return count
+
+
+async def mark_registration_status(
+    conn: Conn, *, registration_id: UUID, partner_id: str, status: str, active: bool, at: datetime
+) -> bool:
+    """False when intake never stored this registration for this partner."""
+    result: str = await conn.execute(
+        "update registrations set status = $3, active = $4, status_at = $5 "
+        "where registration_id = $1 and partner_id = $2",
+        registration_id,
+        partner_id,
+        status,
+        active,
+        at,
+    )
+    return result.endswith(" 1")
+
+
+async def partner_known(conn: Conn, partner_id: str) -> bool:
+    return bool(await conn.fetchval("select true from partners where partner_id = $1", partner_id))
 
 
 async def upsert_partner(conn: Conn, *, partner_id: str, active: bool, tier: str, region: str) -> None:
