@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -12,13 +12,14 @@ from aiokafka import AIOKafkaProducer
 
 from dealreg_devstack.launcher import ServiceProcess, start_all, stop_all
 from dealreg_devstack.procs import wait_until
-from dealreg_devstack.provision import Stack
+from dealreg_devstack.provision import SERVICES, Stack
 from dealreg_devstack.scenario import ScenarioPartner, new_partner, onboard
 from dealreg_devstack.sinks import ReceivedHook, SmtpSink, WebhookSink
 from dealreg_shared.kafka import make_producer
 from tests.conftest import unique
 
 MANAGER = "channel-managers@vendor.example"
+CONFIG_FILE = Path(__file__).with_name("config.toml")
 WEBHOOK_SECRET = "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXdlYmhvb2tzLW9ubHk="
 
 
@@ -29,6 +30,7 @@ class Pipeline:
     hooks: WebhookSink
     producer: AIOKafkaProducer
     services: dict[str, ServiceProcess]
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)  # what each service was started with
 
     async def eventually(self, condition: Callable[[], object], what: str, timeout_s: float = 45) -> None:
         """Poll with a deadline until `condition()` is truthy."""
@@ -38,8 +40,8 @@ class Pipeline:
 
         await wait_until(probe, timeout_s=timeout_s, what=what)
 
-    async def onboard(self, label: str) -> ScenarioPartner:
-        """A newly approved partner with its own domain, webhook and key."""
+    async def onboard(self, label: str, *, tier: str = "gold") -> ScenarioPartner:
+        """A newly approved partner of `tier` with its own domain, webhook and key."""
         name = unique(label)
         partner = new_partner(
             company=f"{label.title()} {name[-8:]} Ltd",
@@ -60,7 +62,7 @@ class Pipeline:
                 None,
             )
 
-        await onboard(partner, stack=self.stack, producer=self.producer, approved_partner_id=approved)
+        await onboard(partner, stack=self.stack, producer=self.producer, approved_partner_id=approved, tier=tier)
         return partner
 
     def hooks_of(self, partner: ScenarioPartner) -> list[ReceivedHook]:
@@ -84,11 +86,13 @@ async def pipeline(stack: Stack) -> AsyncIterator[Pipeline]:
         "DEALREG_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "DEALREG_DELIVERY_BACKOFF_S": "0.2",
     }
-    services = await start_all(stack, log_dir=log_dir, extra_env={"notify": notify_env})
+    service_env = {s: {"DEALREG_CONFIG_FILE": str(CONFIG_FILE)} for s in SERVICES}
+    service_env["notify"].update(notify_env)
+    services = await start_all(stack, log_dir=log_dir, extra_env=service_env)
     producer = make_producer(stack.kafka_bootstrap, client_id="tests-e2e")
     await producer.start()
     try:
-        yield Pipeline(stack, smtp, hooks, producer, services)
+        yield Pipeline(stack, smtp, hooks, producer, services, service_env)
     finally:
         await producer.stop()
         stop_all(services)

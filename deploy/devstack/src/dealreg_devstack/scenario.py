@@ -136,6 +136,7 @@ async def onboard(
     producer: AIOKafkaProducer,
     approved_partner_id: Callable[[], str | None],
     timeout_s: float = 60,
+    tier: str = "gold",
 ) -> str:
     """Apply, have a manager approve, and wait until intake will take the partner's submissions.
 
@@ -152,7 +153,7 @@ async def onboard(
         timeout_s=timeout_s,
         what=f"{partner.name}'s application is screened",
     )
-    await decide_application(producer, partner.application.application_id)
+    await decide_application(producer, partner.application.application_id, tier=tier)
     await wait_until(approval_seen, timeout_s=timeout_s, what=f"{partner.name} is told of the approval")
     partner.partner_id = approved_partner_id() or ""
     await wait_until(
