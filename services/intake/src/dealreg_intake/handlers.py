@@ -73,25 +73,28 @@ class IntakeHandlers:
         # every check below and the insert are one critical section per partner, whichever replica runs it
         await store.lock_partner(conn, partner.partner_id)
         digest = content_hash(data)
-        existing = await store.get_content_hash(conn, registration_id)
-        if existing == digest:
+        limits = self.config.limits_for(partner.tier)
+        admission = await store.admit(
+            conn,
+            partner_id=partner.partner_id,
+            registration_id=registration_id,
+            content_sha256=digest,
+            per_second=limits.submissions_per_minute / 60,
+            burst=limits.burst,
+        )
+        if admission.existing_sha256 == digest:
             log.info("resubmission_ignored", registration_id=str(registration_id), partner_id=partner.partner_id)
             return None
-        limits = self.config.limits_for(partner.tier)
-        per_second = limits.submissions_per_minute / 60
-        if not await store.take_submission_token(
-            conn, partner_id=partner.partner_id, per_second=per_second, burst=limits.burst
-        ):
+        if not admission.token_taken:
             return rate_limited(limits, partner.tier)
         now = utcnow()
         submitted = validate(data, SubmissionRules.at(now, self.config))
         if isinstance(submitted, Rejection):
             return submitted
-        if existing is not None:
+        if admission.existing_sha256 is not None:
             return resubmission_rejection()
-        active = await store.count_active_registrations(conn, partner.partner_id)
-        if not within_capacity(active, limits):
-            return capacity_exceeded(active, limits, partner.tier)
+        if not within_capacity(admission.active_registrations, limits):
+            return capacity_exceeded(admission.active_registrations, limits, partner.tier)
         received = to_received(submitted, now=now, regions=self.regions)
         inserted = await store.insert_registration(
             conn,

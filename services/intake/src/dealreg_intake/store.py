@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -28,30 +29,50 @@ async def lock_partner(conn: Conn, partner_id: str) -> None:
     await conn.execute("select pg_advisory_xact_lock(hashtextextended('dealreg.intake.partner:' || $1, 0))", partner_id)
 
 
-async def take_submission_token(conn: Conn, *, partner_id: str, per_second: float, burst: int) -> bool:
-    """Token bucket in one statement: refill for the time elapsed, then take one token if there is one."""
-    taken = await conn.fetchval(
+@dataclass(frozen=True)
+class Admission:
+    """What the limits and idempotency need to know about one submission, read under the partner's lock."""
+
+    existing_sha256: str | None  # the content already stored under this registration id, if any
+    token_taken: bool  # the partner's rate allowed this submission (none is taken for a same-content retry)
+    active_registrations: int
+
+
+async def admit(
+    conn: Conn, *, partner_id: str, registration_id: UUID, content_sha256: str, per_second: float, burst: int
+) -> Admission:
+    """One round trip: the stored content under this id, a token from the partner's bucket, its active count.
+
+    The bucket refills for the time elapsed since it was last used and gives a token only if one is whole.
+    """
+    row = await conn.fetchrow(
         """
-        insert into submission_buckets as b (partner_id, tokens, refilled_at)
-        values ($1, $3::float8 - 1, clock_timestamp())
-        on conflict (partner_id) do update
-            set tokens = least($3::float8, b.tokens
-                    + greatest(0, extract(epoch from clock_timestamp() - b.refilled_at)::float8) * $2::float8) - 1,
-                refilled_at = greatest(b.refilled_at, clock_timestamp())
-            where least($3::float8, b.tokens
-                    + greatest(0, extract(epoch from clock_timestamp() - b.refilled_at)::float8) * $2::float8) >= 1
-        returning true
+        with existing as (
+            select content_sha256 from registrations where registration_id = $4
+        ), token as (
+            insert into submission_buckets as b (partner_id, tokens, refilled_at)
+            select $1, $3::float8 - 1, clock_timestamp()
+            where not exists (select 1 from existing where content_sha256 = $5)
+            on conflict (partner_id) do update
+                set tokens = least($3::float8, b.tokens
+                        + greatest(0, extract(epoch from clock_timestamp() - b.refilled_at)::float8) * $2::float8) - 1,
+                    refilled_at = greatest(b.refilled_at, clock_timestamp())
+                where least($3::float8, b.tokens
+                        + greatest(0, extract(epoch from clock_timestamp() - b.refilled_at)::float8) * $2::float8) >= 1
+            returning true as taken
+        )
+        select (select content_sha256 from existing) as existing,
+               coalesce((select taken from token), false) as taken,
+               (select count(*) from registrations where partner_id = $1 and active) as active
         """,
         partner_id,
         per_second,
         burst,
+        registration_id,
+        content_sha256,
     )
-    return bool(taken)
-
-
-async def count_active_registrations(conn: Conn, partner_id: str) -> int:
-    count: int = await conn.fetchval("select count(*) from registrations where partner_id = $1 and active", partner_id)
-    return count
+    assert row is not None
+    return Admission(row["existing"], row["taken"], row["active"])
 
 
 async def mark_registration_status(
@@ -99,13 +120,6 @@ async def replace_partner_keys(conn: Conn, *, partner_id: str, keys: dict[str, s
         "insert into partner_keys (partner_id, key_id, public_key) values ($1, $2, $3)",
         [(partner_id, key_id, public_key) for key_id, public_key in keys.items()],
     )
-
-
-async def get_content_hash(conn: Conn, registration_id: UUID) -> str | None:
-    value: str | None = await conn.fetchval(
-        "select content_sha256 from registrations where registration_id = $1", registration_id
-    )
-    return value
 
 
 async def insert_registration(
