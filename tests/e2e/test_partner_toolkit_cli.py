@@ -14,9 +14,11 @@ import pytest
 
 from dealreg_devstack.procs import wait_until
 from dealreg_devstack.scenario import application_screened, decide_application, intake_knows_partner
+from dealreg_shared.topics import REGISTRATION_STATUS
 from tests.conftest import unique
 from tests.e2e.conftest import Pipeline
-from tests.e2e.intake_helpers import answers
+from tests.e2e.intake_helpers import answers, read_to_end
+from tests.e2e.test_pipeline import statuses_of
 
 pytestmark = pytest.mark.e2e
 
@@ -99,3 +101,18 @@ async def test_a_partner_onboards_and_registers_with_the_cli_alone(pipeline: Pip
     )
     rid = submitted["registration_id"]
     assert (await answers(p, [rid]))[rid] == [("received", None)]
+
+    # what the CLI printed makes the file a safe retry: the same content under the same id changes nothing
+    document = json.loads((tmp_path / "registration.json").read_text())
+    (tmp_path / "registration.json").write_text(json.dumps({**document, **submitted}))
+    again = partner_cli(
+        p, "submit", "--partner-id", pid, "--key-id", "k1", "--seed-file", "k1.seed", "registration.json", cwd=tmp_path
+    )
+    assert again == submitted
+    (tmp_path / "next.json").write_text(json.dumps(document))
+    after = partner_cli(
+        p, "submit", "--partner-id", pid, "--key-id", "k1", "--seed-file", "k1.seed", "next.json", cwd=tmp_path
+    )
+    await answers(p, [after["registration_id"]])  # behind the retry on the partner's partition
+    statuses = await read_to_end(p.stack.kafka_bootstrap, REGISTRATION_STATUS)
+    assert [s["status"] for s in statuses_of(statuses, rid) if s["stage"] == "intake"] == ["received"]

@@ -100,3 +100,10 @@ def test_apply_wants_key_id_and_seed_file_together(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as stopped:
         main(["apply", "--key-id", "k1", str(tmp_path / "application.json")])
     assert stopped.value.code == 2
+
+
+def test_a_registration_file_with_its_own_id_must_carry_its_time_so_that_a_retry_is_the_same_content() -> None:
+    with pytest.raises(ValueError, match="submitted_at"):
+        prepare_registration(bare(SUBMITTED, "submitted_at"))
+    first, again = prepare_registration(copy.deepcopy(SUBMITTED)), prepare_registration(copy.deepcopy(SUBMITTED))
+    assert first == again

@@ -84,12 +84,15 @@ async def apply(bootstrap: str, application: PartnerApplicationSubmitted) -> Non
 
 
 def prepare_registration(document: dict[str, Any], *, partner_id: str | None = None) -> RegistrationSubmitted:
-    """A registration file as a partner writes it: `registration_id` and `submitted_at` are filled in when absent,
-    `partner_id` from the command line when the file has none (and must agree when it has one)."""
+    """A registration file as a partner writes it: a new `registration_id` and `submitted_at` when it has neither,
+    `partner_id` from the command line when it has none (and agreeing with it when it has one)."""
     document = dict(document)
     if partner_id is not None:
         if document.setdefault("partner_id", partner_id) != partner_id:
             raise ValueError(f"the file names partner {document['partner_id']!r}, not {partner_id!r}")
+    if "registration_id" in document and "submitted_at" not in document:
+        # a fresh timestamp would make every retry of this id different content: conflicting_resubmission
+        raise ValueError("a file with its own registration_id needs its submitted_at too, so a retry is the same")
     document.setdefault("registration_id", str(uuid.uuid4()))
     document.setdefault("submitted_at", rfc3339(utcnow()))
     return RegistrationSubmitted.model_validate(document)
@@ -163,7 +166,8 @@ def main(argv: list[str] | None = None) -> None:
                     await client.submit(registration)
 
             asyncio.run(_submit())
-            print(json.dumps({"registration_id": str(registration.registration_id)}))
+            # exactly as signed: add both to the file and a retry of it is the same content, a no-op
+            print(json.dumps(registration.model_dump(mode="json", include={"registration_id", "submitted_at"})))
     except (OSError, ValueError) as exc:  # a missing file, bad JSON, a contract violation, a bad seed
         print(f"dealreg-partner {args.command}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
