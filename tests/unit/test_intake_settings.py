@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from dealreg_intake.settings import IntakeConfig, TierLimits
+from dealreg_intake.settings import IntakeConfig, IntakeSettings, TierLimits
+from dealreg_intake.validation import is_country
 from dealreg_shared.config import ConfigError, load_section
+from dealreg_shared.regions import parse_regions
+from dealreg_shared.settings import load_settings
 
 
 def test_without_a_file_intake_has_sensible_limits() -> None:
@@ -54,3 +58,19 @@ def test_a_tier_name_vetting_could_never_assign_is_refused(tmp_path: Path) -> No
     file.write_text('[intake.tiers."Gold"]\nburst = 5\n')
     with pytest.raises(ConfigError, match="lower-case"):
         load_section(file, "intake", IntakeConfig)
+
+
+def test_the_region_table_names_real_countries_only(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    monkeypatch.setenv("DEALREG_REGIONS", '{"emea": ["DE", "UK"]}')
+    with pytest.raises(SystemExit):
+        load_settings(IntakeSettings, "intake")
+    err = capsys.readouterr().err
+    assert "DEALREG_REGIONS" in err and "UK" in err
+    monkeypatch.setenv("DEALREG_REGIONS", '{"dach": ["DE", "AT", "CH"]}')
+    assert load_settings(IntakeSettings, "intake").regions == '{"dach": ["DE", "AT", "CH"]}'
+
+
+def test_the_built_in_region_table_passes_the_same_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEALREG_REGIONS", raising=False)
+    assert all(is_country(country) for country in parse_regions(""))
+    assert load_settings(IntakeSettings, "intake").regions == ""

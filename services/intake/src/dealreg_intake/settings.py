@@ -6,6 +6,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from dealreg_intake.validation import is_country
 from dealreg_shared.regions import parse_regions
 from dealreg_shared.settings import ServiceSettings
 
@@ -19,7 +20,10 @@ class IntakeSettings(ServiceSettings):
     @field_validator("regions")
     @classmethod
     def _regions_parse(cls, value: str) -> str:
-        parse_regions(value)
+        unknown = sorted(c for c in parse_regions(value) if not is_country(c))
+        if unknown:
+            # a typo such as UK for GB would silently send that country's deals to the default region
+            raise ValueError(f"not ISO 3166-1 alpha-2 country codes: {', '.join(unknown)}")
         return value
 
 

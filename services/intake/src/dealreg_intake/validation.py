@@ -39,7 +39,7 @@ MAX_PROBLEMS = 10
 
 
 @lru_cache(maxsize=512)
-def _is_country(code: str) -> bool:
+def is_country(code: str) -> bool:
     return pycountry.countries.get(alpha_2=code) is not None
 
 
@@ -49,7 +49,7 @@ def _is_currency(code: str) -> bool:
 
 
 def _iso_country(code: str) -> str:
-    if not _is_country(code):
+    if not is_country(code):
         raise ValueError("not an ISO 3166-1 alpha-2 country code")
     return code
 
