@@ -143,7 +143,7 @@ async def wait_projection(p: Pipeline, query: str, *args: Any) -> None:
     await wait_until(holds, timeout_s=45, what=f"intake's projection: {query}")
 
 
-def hostile_values() -> list[bytes]:
+def hostile_values(partner_id: str) -> list[bytes]:
     """Bytes no consumer can read as an event: each must go to the .dlq and nowhere else."""
     return [
         b"\xff\xfe{not utf-8",
@@ -155,6 +155,11 @@ def hostile_values() -> list[bytes]:
         b'{"registration_id": NaN}',
         b'{"a": 1, "a": 2}',
         b"[" * 200_000,  # nested far deeper than any parser should follow
+        # nested as deep as the parser follows, deeper than any event: hashing it in a handler would overflow
+        f'{{"registration_id": "{uuid.uuid4()}", "partner_id": "{partner_id}", "x": '.encode()
+        + b"[" * 900
+        + b"]" * 900
+        + b"}",
         b'{"a":' * 40_000 + b"1" + b"}" * 40_000,
         b'{"x": "' + b"A" * 300_000 + b'"}',  # larger than intake reads
         b"",
@@ -170,7 +175,7 @@ async def test_a_flood_of_undecodable_and_hostile_records_never_stops_intake_nor
     dead_markers: list[str] = []
     answered: list[str] = []
     for round_ in range(3):
-        for i, value in enumerate(hostile_values()):
+        for i, value in enumerate(hostile_values(pid)):
             headers = signed_raw(pid, value, partner.key)
             dead_markers.append(dict(headers)["ce_id"].decode())
             await send(p, value, headers, key=pid.encode(), partition=(round_ + i) % 6)

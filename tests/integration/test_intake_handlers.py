@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -208,4 +209,23 @@ async def test_a_record_with_hostile_headers_is_dead_lettered_at_once_and_keeps_
     )
     assert letter["value"] == value
     assert "dlq_error" in letter["headers"]
+    assert await intake.outbox(REGISTRATION_STATUS.name) == []
+
+
+async def test_json_nested_deeper_than_any_event_is_dead_lettered_before_any_handler_walks_it(intake: Intake) -> None:
+    partner_id, key = await approve(intake)
+    data = registration(partner_id).model_dump(mode="json")
+    value = json.dumps(data)[:-1].encode() + b', "x": ' + b"[" * 900 + b"]" * 900 + b"}"
+    event, _ = new_event(
+        type=EventType.REGISTRATION_SUBMITTED,
+        source=f"partners/{partner_id}",
+        data={},
+        extensions={"ce_keyid": "k1", "ce_signature": key.sign(value)},
+    )
+    await asyncio.wait_for(intake.feed(REGISTRATIONS_SUBMITTED.name, value, event.headers()), timeout=10)
+    [letter] = await intake.pool.fetch(
+        "select headers::text as headers from outbox where topic = $1", REGISTRATIONS_SUBMITTED.dlq.name
+    )
+    errors = [base64.b64decode(v).decode() for k, v in json.loads(letter["headers"]) if k == "dlq_error"]
+    assert errors == ["value is nested deeper than 32 levels"]
     assert await intake.outbox(REGISTRATION_STATUS.name) == []
