@@ -217,7 +217,8 @@ async def test_an_undecodable_record_goes_to_the_dlq_and_intake_keeps_consuming(
     assert "not UTF-8" in letter.headers["dlq_error"]
     assert letter.headers["dlq_source_topic"] == REGISTRATIONS_SUBMITTED.name
     assert int(letter.headers["dlq_source_offset"]) >= 0 and letter.headers["dlq_consumer"] == "intake"
-    [status] = await wait_statuses(p, good)
+    # intake's own answer: conflict may already have added its own for this (not unique) customer
+    [status] = [s for s in await wait_statuses(p, good) if s["stage"] == "intake"]
     assert status["status"] == "received"
 
 
