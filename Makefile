@@ -47,3 +47,7 @@ status: deps     ## what of the local stack runs
 
 clean: down      ## stop the stack and delete its data, logs and the cached Kafka jars
 	rm -rf .dealreg
+
+.PHONY: bench-intake
+bench-intake: deps  ## intake's throughput on valid signed submissions (records/s), intake alone on the local stack
+	$(RUN) python -m dealreg_devstack.bench_intake

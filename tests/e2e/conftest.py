@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 
 from dealreg_devstack.launcher import ServiceProcess, start_all, start_service, stop_all, wait_ready
 from dealreg_devstack.procs import wait_until
-from dealreg_devstack.provision import Stack
+from dealreg_devstack.provision import SERVICES, Stack
 from dealreg_devstack.scenario import ScenarioPartner, new_partner, onboard
 from dealreg_devstack.sinks import ReceivedHook, SmtpSink, WebhookSink
 from dealreg_shared.kafka import make_producer
@@ -21,8 +21,8 @@ from tests.conftest import unique
 
 _replicas = itertools.count(1)
 MANAGER = "channel-managers@vendor.example"
-# the vetting program the end-to-end tests run against (tiers, deny list, reserved accounts, markets)
-VETTING_CONFIG = Path(__file__).with_name("vetting.toml")
+# the configuration file every service the tests start reads: intake's test tiers, the vetting program
+CONFIG_FILE = Path(__file__).with_name("config.toml")
 WEBHOOK_SECRET = "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXdlYmhvb2tzLW9ubHk="
 
 
@@ -54,7 +54,7 @@ class Pipeline:
         await wait_until(probe, timeout_s=timeout_s, what=what)
 
     async def onboard(self, label: str, *, tier: str = "gold") -> ScenarioPartner:
-        """A newly approved partner with its own domain, webhook and key."""
+        """A newly approved partner of `tier` with its own domain, webhook and key."""
         name = unique(label)
         partner = new_partner(
             company=f"{label.title()} {name[-8:]} Ltd",
@@ -109,8 +109,8 @@ async def pipeline(stack: Stack) -> AsyncIterator[Pipeline]:
         "DEALREG_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "DEALREG_DELIVERY_BACKOFF_S": "0.2",
     }
-    vetting_env = {"DEALREG_CONFIG_FILE": str(VETTING_CONFIG)}
-    service_env = {"notify": notify_env, "vetting": vetting_env}
+    service_env = {s: {"DEALREG_CONFIG_FILE": str(CONFIG_FILE)} for s in SERVICES}
+    service_env["notify"].update(notify_env)
     services = await start_all(stack, log_dir=log_dir, extra_env=service_env)
     producer = make_producer(stack.kafka_bootstrap, client_id="tests-e2e")
     await producer.start()

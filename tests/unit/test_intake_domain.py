@@ -13,6 +13,7 @@ import pytest
 from dealreg_intake.domain import (
     PartnerView,
     Rejection,
+    SubmissionRules,
     authenticate,
     claimed_ids,
     content_hash,
@@ -20,7 +21,15 @@ from dealreg_intake.domain import (
     to_received,
     validate,
 )
-from dealreg_shared.contracts import ReasonCode, RegistrationReceived, RegistrationSubmitted
+from dealreg_intake.settings import IntakeConfig
+from dealreg_intake.validation import StrictSubmission
+from dealreg_shared.contracts import (
+    Customer,
+    OpportunityDetails,
+    ReasonCode,
+    RegistrationReceived,
+    RegistrationSubmitted,
+)
 from dealreg_shared.regions import parse_regions
 from dealreg_shared.signing import SigningKey
 
@@ -45,6 +54,14 @@ VALUE = json.dumps(SUBMITTED, separators=(",", ":")).encode()
 KEY = SigningKey.generate("k1")
 OTHER_KEY = SigningKey.generate("k2")
 PARTNER = PartnerView("p-northwind", active=True, keys={"k1": KEY.public_key_b64url})
+# the moment the design's sample is read: five minutes after the partner sent it
+RULES = SubmissionRules.at(datetime(2026, 11, 23, 10, 20, tzinfo=UTC), IntakeConfig())
+
+
+def _strict(data: dict[str, Any]) -> StrictSubmission:
+    result = validate(data, RULES)
+    assert isinstance(result, StrictSubmission), result
+    return result
 
 
 def _auth(partner: PartnerView | None, key_id: str | None, signature: str | None, value: bytes = VALUE) -> Any:
@@ -122,7 +139,7 @@ def test_authentication_rejections_name_no_key_material() -> None:
 
 
 def test_validate_returns_the_submission_for_a_valid_payload() -> None:
-    result = validate(copy.deepcopy(SUBMITTED))
+    result = validate(copy.deepcopy(SUBMITTED), RULES)
     assert isinstance(result, RegistrationSubmitted)
     assert result.partner_id == "p-northwind"
 
@@ -144,7 +161,7 @@ def test_validate_rejects_invalid_payload_naming_the_bad_field(path: tuple[str, 
     for key in path[:-1]:
         target = target[key]
     target[path[-1]] = value
-    result = validate(data)
+    result = validate(data, RULES)
     assert isinstance(result, Rejection)
     assert result.reason_code == ReasonCode.INVALID_PAYLOAD
     assert field in result.partner_message
@@ -154,14 +171,14 @@ def test_validate_rejects_invalid_payload_naming_the_bad_field(path: tuple[str, 
 def test_validate_names_a_missing_field() -> None:
     data = copy.deepcopy(SUBMITTED)
     del data["opportunity"]["expected_close_date"]
-    result = validate(data)
+    result = validate(data, RULES)
     assert isinstance(result, Rejection)
     assert "opportunity.expected_close_date" in result.partner_message
 
 
 def test_validate_caps_the_number_of_problems_it_reports() -> None:
     data = {f"extra_{i}": i for i in range(50)}
-    result = validate(data)
+    result = validate(data, RULES)
     assert isinstance(result, Rejection)
     assert len(result.detail["errors"]) <= 10
 
@@ -191,9 +208,20 @@ def test_claimed_ids_is_none_for_missing_or_invalid_ids(data: dict[str, Any]) ->
     assert claimed_ids(data) is None
 
 
-def test_content_hash_tells_apart_different_bytes_and_matches_equal_ones() -> None:
-    assert content_hash(VALUE) == content_hash(bytes(VALUE))
-    assert content_hash(VALUE) != content_hash(VALUE + b" ")
+def test_content_hash_matches_the_same_content_however_it_was_serialized() -> None:
+    reordered = json.loads(json.dumps(SUBMITTED, indent=2, sort_keys=True))
+    assert content_hash(SUBMITTED) == content_hash(reordered)
+
+
+def test_content_hash_tells_apart_any_change_of_content() -> None:
+    changed = copy.deepcopy(SUBMITTED)
+    changed["opportunity"]["estimated_value"]["amount"] = "48000.01"
+    assert content_hash(SUBMITTED) != content_hash(changed)
+    assert content_hash(SUBMITTED) != content_hash({**SUBMITTED, "partner_id": "p-other"})
+
+
+def test_content_hash_copes_with_text_that_is_not_valid_unicode() -> None:
+    assert content_hash({**SUBMITTED, "x": "\ud800"}) != content_hash(SUBMITTED)
 
 
 def test_resubmission_rejection_has_its_reason_code() -> None:
@@ -201,7 +229,7 @@ def test_resubmission_rejection_has_its_reason_code() -> None:
 
 
 def test_to_received_adds_customer_key_registrable_domain_and_region() -> None:
-    sub = RegistrationSubmitted.model_validate(SUBMITTED)
+    sub = _strict(SUBMITTED)
     now = datetime(2026, 11, 23, 10, 15, 1, tzinfo=UTC)
     received = to_received(sub, now=now, regions=parse_regions(""))
     assert isinstance(received, RegistrationReceived)
@@ -212,15 +240,17 @@ def test_to_received_adds_customer_key_registrable_domain_and_region() -> None:
     assert received.registration_id == sub.registration_id
     assert received.partner_id == sub.partner_id
     assert received.submitted_at == sub.submitted_at
-    assert received.customer == sub.customer
-    assert received.opportunity == sub.opportunity
+    assert received.customer.model_dump() == sub.customer.model_dump()
+    assert received.opportunity.model_dump() == sub.opportunity.model_dump()
+    # what is forwarded is the contract's own model, not intake's stricter subclass of it
+    assert type(received.customer) is Customer and type(received.opportunity) is OpportunityDetails
 
 
 def test_to_received_without_a_domain_keys_on_the_normalized_name() -> None:
     data = copy.deepcopy(SUBMITTED)
     data["customer"]["domain"] = None
     data["customer"]["company_name"] = "Müller & Söhne GmbH"
-    received = to_received(RegistrationSubmitted.model_validate(data), now=datetime.now(UTC), regions=parse_regions(""))
+    received = to_received(_strict(data), now=datetime.now(UTC), regions=parse_regions(""))
     assert received.customer_key == "name:de:muller and sohne gmbh"
     assert received.registrable_domain is None
 
@@ -229,20 +259,18 @@ def test_to_received_without_a_domain_keys_on_the_normalized_name() -> None:
 def test_to_received_maps_the_customer_country_to_its_region(country: str, region: str) -> None:
     data = copy.deepcopy(SUBMITTED)
     data["customer"]["country"] = country
-    received = to_received(RegistrationSubmitted.model_validate(data), now=datetime.now(UTC), regions=parse_regions(""))
+    received = to_received(_strict(data), now=datetime.now(UTC), regions=parse_regions(""))
     assert received.region == region
 
 
 def test_to_received_uses_a_configured_region_table() -> None:
     regions = parse_regions('{"dach": ["DE", "AT", "CH"]}')
-    received = to_received(RegistrationSubmitted.model_validate(SUBMITTED), now=datetime.now(UTC), regions=regions)
+    received = to_received(_strict(SUBMITTED), now=datetime.now(UTC), regions=regions)
     assert received.region == "dach"
 
 
 def test_to_received_round_trips_as_json() -> None:
-    received = to_received(
-        RegistrationSubmitted.model_validate(SUBMITTED), now=datetime.now(UTC), regions=parse_regions("")
-    )
+    received = to_received(_strict(SUBMITTED), now=datetime.now(UTC), regions=parse_regions(""))
     assert RegistrationReceived.model_validate_json(received.model_dump_json()) == received
 
 

@@ -220,7 +220,8 @@ class RecordProcessor:
             await asyncio.sleep(delay)
 
     async def _dead_letter(self, record: ConsumerRecord[Any, Any], error: str) -> None:
-        headers = list(record.headers or ())
+        # jsonb (the outbox's headers) cannot hold NUL: a hostile header name must not make the letter fail forever
+        headers = [(name.replace("\x00", "\\x00"), value) for name, value in record.headers or ()]
         headers += [
             ("dlq_error", error[:2000].encode()),
             ("dlq_source_topic", record.topic.encode()),

@@ -18,6 +18,7 @@ def _psl() -> PublicSuffixList:
     return PublicSuffixList()
 
 
+@lru_cache(maxsize=4096)  # a public-suffix lookup costs more than the rest of a submission's checks together
 def registrable_domain(value: str | None) -> str | None:
     """`https://eu.Acme.co.uk/x` → `acme.co.uk`; None when there is no registrable domain in `value`."""
     if not value:

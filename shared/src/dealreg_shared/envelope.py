@@ -13,6 +13,8 @@ from pydantic import BaseModel
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
 REQUIRED_HEADERS = ("ce_specversion", "ce_id", "ce_type", "ce_source")
+MAX_DEPTH = 32  # no event of the contract nests more than a few levels; deeper is an attack on every consumer
+MAX_ID_LENGTH = 200  # ce_id is every consumer's inbox key: a UUID in practice, and an index entry has a size limit
 
 
 class UndecodableRecord(Exception):
@@ -101,13 +103,30 @@ def _reject_constant(name: str) -> Any:
     raise UndecodableRecord(f"{name} is not valid JSON")
 
 
+def _nested_deeper_than(data: Any, limit: int) -> bool:
+    level: list[Any] = [data]
+    for _ in range(limit):
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return False
+    return True
+
+
 def decode_headers(raw: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...] | None) -> dict[str, str]:
     headers: dict[str, str] = {}
     for name, value in raw or ():
         try:
             headers[name] = value.decode("utf-8") if value is not None else ""
         except UnicodeDecodeError:
-            raise UndecodableRecord(f"header {name!r} is not UTF-8") from None
+            raise UndecodableRecord(f"header {name[:100]!r} is not UTF-8") from None
+        if "\x00" in headers[name]:
+            # no text column can hold NUL: the inbox would fail on it at every retry
+            raise UndecodableRecord(f"header {name[:100]!r} contains a NUL character")
     return headers
 
 
@@ -121,8 +140,10 @@ def decode_event(value: bytes | None, raw_headers: Any, *, max_bytes: int) -> Cl
     missing = [h for h in REQUIRED_HEADERS if not headers.get(h)]
     if missing:
         raise UndecodableRecord(f"missing CloudEvents headers: {', '.join(missing)}")
+    if len(headers["ce_id"]) > MAX_ID_LENGTH:
+        raise UndecodableRecord(f"ce_id is longer than {MAX_ID_LENGTH} characters")
     if headers["ce_specversion"] != SPECVERSION:
-        raise UndecodableRecord(f"unsupported ce_specversion {headers['ce_specversion']!r}")
+        raise UndecodableRecord(f"unsupported ce_specversion {headers['ce_specversion'][:20]!r}")
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -135,6 +156,9 @@ def decode_event(value: bytes | None, raw_headers: Any, *, max_bytes: int) -> Cl
         raise UndecodableRecord(f"value is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise UndecodableRecord(f"value is JSON {type(data).__name__}, not an object")
+    if _nested_deeper_than(data, MAX_DEPTH):
+        # what the parser followed, hashing or re-serializing it deeper in a handler's stack would not
+        raise UndecodableRecord(f"value is nested deeper than {MAX_DEPTH} levels")
     known = {*REQUIRED_HEADERS, "ce_time", "ce_correlationid", "ce_causationid"}
     return CloudEvent(
         id=headers["ce_id"],

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -11,11 +13,86 @@ from dealreg_shared.db import Conn
 
 
 async def get_partner(conn: Conn, partner_id: str) -> PartnerView | None:
-    row = await conn.fetchrow("select partner_id, active from partners where partner_id = $1", partner_id)
-    if row is None:
+    rows = await conn.fetch(
+        "select p.partner_id, p.active, p.tier, k.key_id, k.public_key from partners p "
+        "left join partner_keys k using (partner_id) where p.partner_id = $1",
+        partner_id,
+    )
+    if not rows:
         return None
-    keys = await conn.fetch("select key_id, public_key from partner_keys where partner_id = $1", partner_id)
-    return PartnerView(row["partner_id"], row["active"], {k["key_id"]: k["public_key"] for k in keys})
+    keys = {r["key_id"]: r["public_key"] for r in rows if r["key_id"] is not None}
+    return PartnerView(rows[0]["partner_id"], rows[0]["active"], keys, rows[0]["tier"])
+
+
+async def lock_partner(conn: Conn, partner_id: str) -> None:
+    """Until this transaction ends, no other replica checks or changes this partner's limits."""
+    await conn.execute("select pg_advisory_xact_lock(hashtextextended('dealreg.intake.partner:' || $1, 0))", partner_id)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What the limits and idempotency need to know about one submission, read under the partner's lock."""
+
+    existing_sha256: str | None  # the content already stored under this registration id, if any
+    token_taken: bool  # the partner's rate allowed this submission (none is taken for a same-content retry)
+    active_registrations: int
+
+
+async def admit(
+    conn: Conn, *, partner_id: str, registration_id: UUID, content_sha256: str, per_second: float, burst: int
+) -> Admission:
+    """One round trip: the stored content under this id, a token from the partner's bucket, its active count.
+
+    The bucket refills for the time elapsed since it was last used and gives a token only if one is whole.
+    """
+    row = await conn.fetchrow(
+        """
+        with existing as (
+            select content_sha256 from registrations where registration_id = $4
+        ), token as (
+            insert into submission_buckets as b (partner_id, tokens, refilled_at)
+            select $1, $3::float8 - 1, clock_timestamp()
+            where not exists (select 1 from existing where content_sha256 = $5)
+            on conflict (partner_id) do update
+                set tokens = least($3::float8, b.tokens
+                        + greatest(0, extract(epoch from clock_timestamp() - b.refilled_at)::float8) * $2::float8) - 1,
+                    refilled_at = greatest(b.refilled_at, clock_timestamp())
+                where least($3::float8, b.tokens
+                        + greatest(0, extract(epoch from clock_timestamp() - b.refilled_at)::float8) * $2::float8) >= 1
+            returning true as taken
+        )
+        select (select content_sha256 from existing) as existing,
+               coalesce((select taken from token), false) as taken,
+               (select count(*) from registrations where partner_id = $1 and active) as active
+        """,
+        partner_id,
+        per_second,
+        burst,
+        registration_id,
+        content_sha256,
+    )
+    assert row is not None
+    return Admission(row["existing"], row["taken"], row["active"])
+
+
+async def mark_registration_status(
+    conn: Conn, *, registration_id: UUID, partner_id: str, status: str, active: bool, at: datetime
+) -> bool:
+    """False when intake never stored this registration for this partner."""
+    result: str = await conn.execute(
+        "update registrations set status = $3, active = $4, status_at = $5 "
+        "where registration_id = $1 and partner_id = $2",
+        registration_id,
+        partner_id,
+        status,
+        active,
+        at,
+    )
+    return result.endswith(" 1")
+
+
+async def partner_known(conn: Conn, partner_id: str) -> bool:
+    return bool(await conn.fetchval("select true from partners where partner_id = $1", partner_id))
 
 
 async def upsert_partner(conn: Conn, *, partner_id: str, active: bool, tier: str, region: str) -> None:
@@ -43,13 +120,6 @@ async def replace_partner_keys(conn: Conn, *, partner_id: str, keys: dict[str, s
         "insert into partner_keys (partner_id, key_id, public_key) values ($1, $2, $3)",
         [(partner_id, key_id, public_key) for key_id, public_key in keys.items()],
     )
-
-
-async def get_content_hash(conn: Conn, registration_id: UUID) -> str | None:
-    value: str | None = await conn.fetchval(
-        "select content_sha256 from registrations where registration_id = $1", registration_id
-    )
-    return value
 
 
 async def insert_registration(

@@ -1,0 +1,211 @@
+"""Intake's subscribers: translate each event into the domain's terms, decide, persist and emit in one transaction."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import structlog
+
+from dealreg_intake import store
+from dealreg_intake.domain import (
+    PartnerView,
+    Rejection,
+    SubmissionRules,
+    authenticate,
+    capacity_exceeded,
+    claimed_ids,
+    content_hash,
+    rate_limited,
+    resubmission_rejection,
+    still_active,
+    to_received,
+    validate,
+    within_capacity,
+)
+from dealreg_intake.settings import IntakeConfig
+from dealreg_shared.consumer import Incoming, PoisonRecord
+from dealreg_shared.contracts import (
+    EventType,
+    PartnerApproved,
+    PartnerKeysUpdated,
+    PartnerStatusChanged,
+    RegistrationStatusChanged,
+    Status,
+)
+from dealreg_shared.db import Conn
+from dealreg_shared.envelope import utcnow
+from dealreg_shared.outbox import Outbox
+from dealreg_shared.statuses import emit_status
+from dealreg_shared.topics import REGISTRATIONS_RECEIVED
+
+log = structlog.get_logger(__name__)
+
+
+class IntakeHandlers:
+    """One instance per process; every method is a RecordProcessor handler (runs inside the unit of work)."""
+
+    def __init__(self, *, config: IntakeConfig, regions: dict[str, str]) -> None:
+        self.config = config
+        self.regions = regions
+
+    async def on_registration_submitted(self, conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
+        event = incoming.event
+        if event.type != EventType.REGISTRATION_SUBMITTED:
+            raise PoisonRecord(f"ce_type {event.type[:100]!r} is not {EventType.REGISTRATION_SUBMITTED.value}")
+        ids = claimed_ids(event.data)
+        if ids is None:
+            raise PoisonRecord("the submission names no valid registration_id and partner_id to answer to")
+        registration_id, partner_id = ids
+        partner = await store.get_partner(conn, partner_id)
+        ext = event.extensions
+        rejection = authenticate(
+            partner, key_id=ext.get("ce_keyid"), signature=ext.get("ce_signature"), value=incoming.value
+        )
+        if rejection is None and partner is not None:
+            rejection = await self._admit(conn, outbox, partner, UUID(registration_id), event.data)
+        if rejection is not None:
+            await self._reject(conn, outbox, incoming, registration_id, partner_id, rejection)
+
+    async def _admit(
+        self, conn: Conn, outbox: Outbox, partner: PartnerView, registration_id: UUID, data: dict[str, object]
+    ) -> Rejection | None:
+        """An authenticated submission: stored and forwarded (None), or the reason it is not."""
+        # every check below and the insert are one critical section per partner, whichever replica runs it
+        await store.lock_partner(conn, partner.partner_id)
+        digest = content_hash(data)
+        limits = self.config.limits_for(partner.tier)
+        admission = await store.admit(
+            conn,
+            partner_id=partner.partner_id,
+            registration_id=registration_id,
+            content_sha256=digest,
+            per_second=limits.submissions_per_minute / 60,
+            burst=limits.burst,
+        )
+        if admission.existing_sha256 == digest:
+            log.info("resubmission_ignored", registration_id=str(registration_id), partner_id=partner.partner_id)
+            return None
+        if not admission.token_taken:
+            return rate_limited(limits, partner.tier)
+        now = utcnow()
+        submitted = validate(data, SubmissionRules.at(now, self.config))
+        if isinstance(submitted, Rejection):
+            return submitted
+        if admission.existing_sha256 is not None:
+            return resubmission_rejection()
+        if not within_capacity(admission.active_registrations, limits):
+            return capacity_exceeded(admission.active_registrations, limits, partner.tier)
+        received = to_received(submitted, now=now, regions=self.regions)
+        inserted = await store.insert_registration(
+            conn,
+            registration_id=received.registration_id,
+            partner_id=received.partner_id,
+            content_sha256=digest,
+            customer_key=received.customer_key,
+            region=received.region,
+            received_at=received.received_at,
+            data=received.model_dump(mode="json"),
+        )
+        if not inserted:
+            # another partner's submission took this id between our look and our insert (the same partner's
+            # cannot: it waits for the lock); whatever it was, its content is not ours
+            return resubmission_rejection()
+        emit_status(
+            outbox,
+            registration_id=registration_id,
+            partner_id=partner.partner_id,
+            status=Status.RECEIVED,
+            stage="intake",
+            partner_message="The registration was received and is being checked.",
+            customer_name=received.customer.company_name,
+        )
+        outbox.emit(
+            REGISTRATIONS_RECEIVED,
+            key=received.customer_key,
+            type=EventType.REGISTRATION_RECEIVED,
+            data=received,
+            correlation_id=str(registration_id),
+        )
+        log.info("registration_received", registration_id=str(registration_id), partner_id=partner.partner_id)
+        return None
+
+    async def _reject(
+        self,
+        conn: Conn,
+        outbox: Outbox,
+        incoming: Incoming,
+        registration_id: str,
+        partner_id: str,
+        rejection: Rejection,
+    ) -> None:
+        await store.insert_rejection(
+            conn,
+            event_id=incoming.event.id,
+            registration_id=registration_id,
+            partner_id=partner_id,
+            reason_code=rejection.reason_code,
+            detail=rejection.detail,
+        )
+        emit_status(
+            outbox,
+            registration_id=registration_id,
+            partner_id=partner_id,
+            status=Status.REJECTED,
+            stage="intake",
+            reason_code=rejection.reason_code,
+            partner_message=rejection.partner_message,
+            manager_detail=rejection.detail,
+        )
+        log.info(
+            "registration_rejected",
+            registration_id=registration_id,
+            partner_id=partner_id,
+            reason_code=rejection.reason_code,
+        )
+
+    async def on_partner_event(self, conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
+        """Intake's own projection of partners: who is approved and active, with which keys and tier."""
+        event = incoming.event
+        if event.type == EventType.PARTNER_APPROVED:
+            approved = PartnerApproved.model_validate(event.data)
+            await store.upsert_partner(
+                conn, partner_id=approved.partner_id, active=True, tier=approved.tier, region=approved.region
+            )
+            await store.replace_partner_keys(
+                conn,
+                partner_id=approved.partner_id,
+                keys={k.key_id: k.public_key for k in approved.public_keys},
+            )
+        elif event.type in (EventType.PARTNER_SUSPENDED, EventType.PARTNER_REINSTATED):
+            changed = PartnerStatusChanged.model_validate(event.data)
+            active = event.type == EventType.PARTNER_REINSTATED
+            if not await store.mark_partner_active(conn, partner_id=changed.partner_id, active=active):
+                log.warning("partner_event_for_unknown_partner", partner_id=changed.partner_id)
+        elif event.type == EventType.PARTNER_KEYS_UPDATED:
+            updated = PartnerKeysUpdated.model_validate(event.data)
+            if not await store.partner_known(conn, updated.partner_id):
+                log.warning("partner_event_for_unknown_partner", partner_id=updated.partner_id)
+                return
+            await store.replace_partner_keys(
+                conn,
+                partner_id=updated.partner_id,
+                keys={k.key_id: k.public_key for k in updated.public_keys},
+            )
+        # applications being vetted or rejected are not partners yet: nothing for intake to know
+
+    async def on_registration_status(self, conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
+        """Follow what later stages decide, so capacity counts only registrations that are still active."""
+        if incoming.event.type != EventType.REGISTRATION_STATUS_CHANGED:
+            return
+        changed = RegistrationStatusChanged.model_validate(incoming.event.data)
+        if changed.stage == "intake":
+            # intake's own answers: a rejected submission never changes a registration intake stored
+            return
+        await store.mark_registration_status(
+            conn,
+            registration_id=changed.registration_id,
+            partner_id=changed.partner_id,
+            status=changed.status,
+            active=still_active(changed.status),
+            at=changed.occurred_at,
+        )
