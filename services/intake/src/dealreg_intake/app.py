@@ -80,6 +80,7 @@ def build_app(settings: IntakeSettings) -> FastStream:
                         stage="intake",
                         partner_message="The registration was received and is being checked.",
                         customer_name=received.customer.company_name,
+                        region=received.region,
                     )
                     outbox.emit(
                         REGISTRATIONS_RECEIVED,

@@ -185,6 +185,7 @@ def build_app(settings: VettingSettings) -> FastStream:
                 partner_message=ineligible.partner_message,
                 manager_detail={"reason": ineligible.manager_reason},
                 customer_name=received.customer.company_name,
+                region=received.region,
             )
             return
         assert partner is not None
