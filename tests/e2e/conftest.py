@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -29,6 +29,8 @@ class Pipeline:
     hooks: WebhookSink
     producer: AIOKafkaProducer
     services: dict[str, ServiceProcess]
+    log_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per service, as started
 
     async def eventually(self, condition: Callable[[], object], what: str, timeout_s: float = 45) -> None:
         """Poll with a deadline until `condition()` is truthy."""
@@ -88,7 +90,7 @@ async def pipeline(stack: Stack) -> AsyncIterator[Pipeline]:
     producer = make_producer(stack.kafka_bootstrap, client_id="tests-e2e")
     await producer.start()
     try:
-        yield Pipeline(stack, smtp, hooks, producer, services)
+        yield Pipeline(stack, smtp, hooks, producer, services, log_dir, {"notify": notify_env})
     finally:
         await producer.stop()
         stop_all(services)
