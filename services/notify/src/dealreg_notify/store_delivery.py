@@ -11,18 +11,23 @@ from dealreg_shared.db import Conn, Pool
 
 
 async def claim_due(pool: Pool, *, limit: int, lease_s: float) -> list[asyncpg.Record]:
-    """Lease due notifications to this process; a crashed holder's lease runs out and another takes over."""
+    """Lease due notifications to this process; a crashed holder's lease runs out and another takes over.
+
+    Only the oldest pending notification of each address is a candidate, so an address hears its notifications
+    in the order they were recorded, whatever the number of replicas; a leased head keeps the rest waiting.
+    """
     rows: list[asyncpg.Record] = await pool.fetch(
-        "update notifications set lease_until = now() + make_interval(secs => $2), lease_token = gen_random_uuid(), "
-        "attempts = attempts + 1 "
-        "where id in (select n.id from notifications n where n.status = 'pending' and n.next_attempt_at <= now() "
-        "and (n.lease_until is null or n.lease_until < now()) "
-        # one address hears its notifications in the order they were recorded
-        "and not exists (select 1 from notifications e where e.channel = n.channel and e.address = n.address "
-        "and e.status = 'pending' and e.id < n.id) "
-        "order by n.id limit $1 for update skip locked) "
-        "returning id, event_id, recipient, channel, address, subject, body_text, body_html, payload::text as payload, "
-        "attempts, lease_token, created_at",
+        "with heads as (select distinct on (channel, address) id, next_attempt_at, lease_until from notifications "
+        "where status = 'pending' order by channel, address, id) "
+        "update notifications n set lease_until = now() + make_interval(secs => $2), "
+        "lease_token = gen_random_uuid(), attempts = n.attempts + 1 "
+        "where n.id in (select c.id from notifications c where c.id in (select h.id from heads h "
+        "where h.next_attempt_at <= now() and (h.lease_until is null or h.lease_until < now()) order by h.id limit $1) "
+        "for update skip locked) "
+        # re-checked on the locked row: another replica may have claimed or finished it meanwhile
+        "and n.status = 'pending' and (n.lease_until is null or n.lease_until < now()) "
+        "returning n.id, n.event_id, n.recipient, n.channel, n.address, n.subject, n.body_text, n.body_html, "
+        "n.payload::text as payload, n.attempts, n.lease_token, n.created_at",
         limit,
         lease_s,
     )
@@ -30,51 +35,37 @@ async def claim_due(pool: Pool, *, limit: int, lease_s: float) -> list[asyncpg.R
 
 
 async def mark_sent(pool: Pool, notification_id: int, attempt: int, *, lease_token: UUID) -> bool:
-    """False when the lease was lost meanwhile (another holder owns the outcome now)."""
-    async with pool.acquire() as conn, conn.transaction():
-        updated = await conn.fetchval(
-            "update notifications set status = 'sent', sent_at = now(), lease_until = null, last_error = null "
-            "where id = $1 and lease_token = $2 and status = 'pending' returning true",
-            notification_id,
-            lease_token,
-        )
-        if not updated:
-            return False
-        await conn.execute(
-            "insert into delivery_attempts (notification_id, attempt, outcome) values ($1, $2, 'sent') "
-            "on conflict do nothing",
-            notification_id,
-            attempt,
-        )
-        return True
+    """False when the lease was lost meanwhile (another holder owns the outcome now). One round trip."""
+    recorded: bool | None = await pool.fetchval(
+        "with sent as (update notifications set status = 'sent', sent_at = now(), lease_until = null, "
+        "last_error = null where id = $1 and lease_token = $2 and status = 'pending' returning id) "
+        "insert into delivery_attempts (notification_id, attempt, outcome) select id, $3, 'sent' from sent "
+        "on conflict do nothing returning true",
+        notification_id,
+        lease_token,
+        attempt,
+    )
+    return bool(recorded)
 
 
 async def mark_failed_attempt(
     pool: Pool, notification_id: int, attempt: int, *, lease_token: UUID, error: str, retry_at: datetime | None
 ) -> bool:
     """A retry at `retry_at`, or (None) failed for good: visible in the table for operators."""
-    async with pool.acquire() as conn, conn.transaction():
-        updated = await conn.fetchval(
-            "update notifications set status = $2, next_attempt_at = coalesce($3, next_attempt_at), "
-            "lease_until = null, last_error = $4 where id = $1 and lease_token = $5 and status = 'pending' "
-            "returning true",
-            notification_id,
-            "pending" if retry_at else "failed",
-            retry_at,
-            error[:2000],
-            lease_token,
-        )
-        if not updated:
-            return False
-        await conn.execute(
-            "insert into delivery_attempts (notification_id, attempt, outcome, error) values ($1, $2, $3, $4) "
-            "on conflict do nothing",
-            notification_id,
-            attempt,
-            "retry" if retry_at else "failed",
-            error[:2000],
-        )
-        return True
+    recorded: bool | None = await pool.fetchval(
+        "with failed as (update notifications set status = $2, next_attempt_at = coalesce($3, next_attempt_at), "
+        "lease_until = null, last_error = $4 where id = $1 and lease_token = $5 and status = 'pending' returning id) "
+        "insert into delivery_attempts (notification_id, attempt, outcome, error) "
+        "select id, $6, $7, $4 from failed on conflict do nothing returning true",
+        notification_id,
+        "pending" if retry_at else "failed",
+        retry_at,
+        error[:2000],
+        lease_token,
+        attempt,
+        "retry" if retry_at else "failed",
+    )
+    return bool(recorded)
 
 
 async def get_due_digests(pool: Pool, *, hourly_s: float, daily_s: float) -> list[asyncpg.Record]:
