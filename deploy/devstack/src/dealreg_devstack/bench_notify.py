@@ -61,7 +61,12 @@ async def bench(events: int, partners: int, concurrency: int) -> None:
                 webhook_url=hooks.url(partner_id),
             )
             await _send(producer, PARTNERS.name, partner_id, EventType.PARTNER_APPROVED, approved)
-        await _until(lambda: len(hooks.hooks) >= partners and len(smtp.mails) >= partners, "partners welcomed")
+
+        # a notify schema that served tests may still owe other mail: count only this run's
+        def ours() -> int:
+            return sum(f"p-bench-{run}-" in m.rcpt_tos[0] for m in smtp.mails)
+
+        await _until(lambda: len(hooks.hooks) >= partners and ours() >= partners, "partners welcomed")
         print(f"notify ready, {partners} partners welcomed; publishing {events} status events ...")
 
         started = time.monotonic()
@@ -82,10 +87,10 @@ async def bench(events: int, partners: int, concurrency: int) -> None:
         await producer.flush()
         published = time.monotonic() - started
         total = partners + events
-        await _until(lambda: len(hooks.hooks) >= total and len(smtp.mails) >= total, "all delivered", 600)
+        await _until(lambda: len(hooks.hooks) >= total and ours() >= total, "all delivered", 600)
         elapsed = time.monotonic() - started
         await _report(stack.admin_dealreg_dsn, run, events, published, elapsed)
-        await _delivery_only(stack.admin_dealreg_dsn, run, ids, hooks, smtp, events)
+        await _delivery_only(stack.admin_dealreg_dsn, run, ids, hooks, ours, events)
         _check_once(hooks, smtp)
     finally:
         await producer.stop()
@@ -131,10 +136,10 @@ async def _report(admin_dsn: str, run: str, events: int, published: float, elaps
 
 
 async def _delivery_only(
-    admin_dsn: str, run: str, ids: list[str], hooks: WebhookSink, smtp: SmtpSink, events: int
+    admin_dsn: str, run: str, ids: list[str], hooks: WebhookSink, ours: Callable[[], int], events: int
 ) -> None:
     """The deliverer alone: `events` notifications per channel recorded at once, straight into notify's table."""
-    before_hooks, before_mails = len(hooks.hooks), len(smtp.mails)
+    before_hooks, before_mails = len(hooks.hooks), ours()
     rows = [
         (f"bench-{run}-{n}", f"partner:{ids[n % len(ids)]}", channel, address, f"Bench {n}")
         for n in range(events)
@@ -155,7 +160,7 @@ async def _delivery_only(
     finally:
         await conn.close()
     await _until(
-        lambda: len(hooks.hooks) - before_hooks >= events and len(smtp.mails) - before_mails >= events,
+        lambda: len(hooks.hooks) - before_hooks >= events and ours() - before_mails >= events,
         "all delivered",
         600,
     )
