@@ -64,7 +64,8 @@ def build_app(settings: NotifySettings) -> FastStream:
             return
         status = RegistrationStatusChanged.model_validate(event.data)
         partner = await store.get_partner(conn, status.partner_id)
-        names = await store.get_partner_names(conn, competing_partner_ids(status))
+        competing = competing_partner_ids(status)
+        names = await store.get_partner_names(conn, competing) if competing else {}
         await record(conn, incoming, route_status(status, partner, directory, names))
 
     async def on_partner_event(conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
