@@ -112,9 +112,16 @@ async def test_the_region_desk_hears_of_a_conflict_with_both_sides_and_the_partn
     assert not desk.mails_about(AMER_CM, str(lost)) and not desk.mails_about(DEFAULT_DESK, str(lost))
     assert all(verified(CRM_SECRET, h) for h in desk.hooks.to("emea-crm"))
 
-    await p.eventually(lambda: desk.smtp.to(str(second.application.contact.email)), "the second partner is told")
+    second_email = str(second.application.contact.email)
+    await p.eventually(
+        lambda: (
+            desk.mails_about(second_email, str(lost))
+            and [h for h in p.hooks_of(second) if h.json["data"].get("reason_code") == "registered_by_another_partner"]
+        ),
+        "the second partner is told by email and webhook",
+    )
     told_second = [h.body.decode() for h in p.hooks_of(second)]
-    told_second += [everything_in(m) for m in desk.smtp.to(str(second.application.contact.email))]
+    told_second += [everything_in(m) for m in desk.smtp.to(second_email)]
     assert any("registered_by_another_partner" in t for t in told_second)
     for secret in (first.partner_id, first.name, str(taken)):
         assert not any(secret in t for t in told_second), f"the second partner never learns {secret}"
