@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -161,9 +162,14 @@ async def test_a_redelivered_submission_changes_nothing_and_the_projection_survi
         await wait_group(p, members=0)
         await rewind(p, sent.partition, sent.offset)
     finally:
-        since = old.log_path.stat().st_size
+        # a log file of its own (earlier tests may have restarted intake under another name): read from its start
+        since = 0
         p.services["intake"] = start_service(
-            p.stack, "intake", log_dir=old.log_path.parent, extra_env=p.service_env["intake"]
+            p.stack,
+            "intake",
+            log_dir=old.log_path.parent,
+            extra_env=p.service_env["intake"],
+            replica=uuid.uuid4().int % 10**6 + 1000,
         )
         await wait_ready([p.services["intake"]])
 

@@ -47,9 +47,14 @@ async def wait_statuses(p: Pipeline, registration_id: uuid.UUID | str, count: in
     return statuses_of(records, registration_id)
 
 
-def independently_verified(headers: dict[str, str], body: bytes) -> bool:
+def partner_secret(partner_id: str) -> bytes:
+    """The secret the vendor hands a partner, derived without our library: HMAC-SHA256(master, label + id)."""
+    master = base64.b64decode(WEBHOOK_SECRET.removeprefix("whsec_"))
+    return hmac.new(master, f"dealreg-webhook-secret:{partner_id}".encode(), hashlib.sha256).digest()
+
+
+def independently_verified(key: bytes, headers: dict[str, str], body: bytes) -> bool:
     """What a partner's receiver does, written without our library (Standard Webhooks)."""
-    key = base64.b64decode(WEBHOOK_SECRET.removeprefix("whsec_"))
     signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
     expected = "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
     return any(hmac.compare_digest(expected, s) for s in headers["webhook-signature"].split())
@@ -108,7 +113,15 @@ async def test_a_signed_registration_reaches_managers_by_email_and_partners_by_s
     for secret in (first_partner.partner_id, first_partner.name, str(first)):
         assert all(secret not in h.body.decode() for h in second_hooks)
         assert all(secret not in m.text and secret not in m.subject for m in second_mails)
-    assert all(independently_verified(h.headers, h.body) for h in p.hooks.hooks)
+    # every hook verifies with its own partner's secret, and one partner's secret verifies no other's hooks
+    partner_of_hook = {
+        h.name: h.json["data"]["partner_id"] for h in p.hooks.hooks if h.json["data"]["type"] == "partner.approved"
+    }
+    assert all(
+        independently_verified(partner_secret(partner_of_hook[h.name]), h.headers, h.body) for h in p.hooks.hooks
+    )
+    second_key = partner_secret(second_partner.partner_id)
+    assert not any(independently_verified(second_key, h.headers, h.body) for h in p.hooks_of(first_partner))
 
     opportunities = await collect(
         p.stack.kafka_bootstrap,

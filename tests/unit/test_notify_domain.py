@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from dealreg_notify.directory import Directory
 from dealreg_notify.domain import (
-    Managers,
     Notification,
     PartnerContacts,
     route_application_vetted,
@@ -28,7 +28,7 @@ PARTNER = PartnerContacts(
     "p-northwind", "Northwind Traders Ltd", ("sam@northwind.co.uk", "ops@northwind.co.uk"), "https://hook.example/x"
 )
 PARTNER_WITHOUT_WEBHOOK = PartnerContacts("p-northwind", "Northwind Traders Ltd", ("sam@northwind.co.uk",), None)
-MANAGERS = Managers(("lead@vendor.example", "emea@vendor.example"))
+MANAGERS = Directory.single_desk(("lead@vendor.example", "emea@vendor.example"))
 
 MANAGER_DETAIL = {
     "competing_registration_id": COMPETING_REGISTRATION,
@@ -166,7 +166,7 @@ def test_managers_hear_of_under_review_with_the_competing_partner_named_and_the_
 
 
 def test_managers_get_the_notification_on_their_webhook_too() -> None:
-    managers = Managers(("lead@vendor.example",), "https://crm.vendor.example/hook")
+    managers = Directory.single_desk(("lead@vendor.example",), "https://crm.vendor.example/hook")
     notified = _manager_side(route_status(CONFLICT, PARTNER, managers))
     assert sorted(n.channel for n in notified) == ["email", "webhook"]
 

@@ -24,6 +24,7 @@ def emit_status(
     manager_detail: dict[str, Any] | None = None,
     protected_until: datetime | None = None,
     customer_name: str | None = None,
+    region: str | None = None,
 ) -> None:
     outbox.emit(
         REGISTRATION_STATUS,
@@ -40,6 +41,7 @@ def emit_status(
             protected_until=protected_until,
             occurred_at=utcnow(),
             customer_name=customer_name,
+            region=region,
         ),
         correlation_id=str(registration_id),
     )

@@ -35,3 +35,13 @@ def verify(secret: str, *, msg_id: str, timestamp: str, signature_header: str, b
     """What a receiver does: any of the space-separated `v1,<sig>` entries must match."""
     expected = sign(secret, msg_id=msg_id, timestamp=int(timestamp), body=body)
     return any(hmac.compare_digest(expected, candidate) for candidate in signature_header.split())
+
+
+def derive_secret(master: str, subject: str) -> str:
+    """A receiver's own secret, derived from the vendor's master secret: one leaked secret exposes one receiver.
+
+    `whsec_<base64 of HMAC-SHA256(master, "dealreg-webhook-secret:" + subject)>`; nothing to store, and
+    rotating the master rotates every derived secret.
+    """
+    digest = hmac.new(secret_bytes(master), f"dealreg-webhook-secret:{subject}".encode(), hashlib.sha256).digest()
+    return SECRET_PREFIX + base64.b64encode(digest).decode()

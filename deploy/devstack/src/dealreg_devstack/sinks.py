@@ -31,15 +31,71 @@ class ReceivedMail:
         return part.get_content() if part is not None else ""
 
 
+class _Gates:
+    """Endpoints held on purpose: a request waits until released, and is dropped if its sender goes away."""
+
+    def __init__(self) -> None:
+        self.gates: dict[str, asyncio.Event] = {}
+        self.waiting: dict[str, int] = {}
+
+    def hold(self, name: str) -> None:
+        self.gates.setdefault(name, asyncio.Event())
+
+    def release(self, name: str) -> None:
+        gate = self.gates.pop(name, None)
+        if gate is not None:
+            gate.set()
+
+    async def pass_(self, names: list[str]) -> None:
+        for name in names:
+            gate = self.gates.get(name)
+            if gate is None:
+                continue
+            self.waiting[name] = self.waiting.get(name, 0) + 1
+            try:
+                await gate.wait()
+            finally:
+                self.waiting[name] -= 1
+
+
 class SmtpSink:
-    """An SMTP server (aiosmtpd) in this event loop; every accepted message is kept in `mails`."""
+    """An SMTP server (aiosmtpd) in this event loop; every accepted message is kept in `mails`.
+
+    `fail_next[address] = n` refuses that recipient n times (451, try again); `hold(address)` keeps messages to
+    it waiting in DATA until `release(address)`; `arrivals[address]` counts every message that reached DATA.
+    """
 
     def __init__(self) -> None:
         self.mails: list[ReceivedMail] = []
         self.port = 0
         self._server: asyncio.Server | None = None
+        self.fail_next: dict[str, int] = {}
+        self.arrivals: dict[str, int] = {}
+        self._gates = _Gates()
+
+    def hold(self, address: str) -> None:
+        self._gates.hold(address)
+
+    def release(self, address: str) -> None:
+        self._gates.release(address)
+
+    def waiting(self, address: str) -> int:
+        return self._gates.waiting.get(address, 0)
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if self.fail_next.get(address, 0) > 0:
+            self.fail_next[address] -= 1
+            return "451 4.3.0 Try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        for address in envelope.rcpt_tos:
+            self.arrivals[address] = self.arrivals.get(address, 0) + 1
+        # a held message whose client disconnects is cancelled here by aiosmtpd: never accepted, never kept
+        await self._gates.pass_(list(envelope.rcpt_tos))
         content = envelope.original_content or b""
         message = email.message_from_bytes(content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
@@ -74,28 +130,46 @@ class ReceivedHook:
 
 @dataclass
 class WebhookSink:
-    """An HTTP server; POST /hooks/<name> is recorded. `fail_next[name] = n` answers 503 n times first."""
+    """An HTTP server; POST /hooks/<name> is recorded. `fail_next[name] = n` answers 503 n times first.
+
+    `hold(name)` keeps requests to it waiting until `release(name)` (a request whose sender goes away meanwhile
+    is dropped, unanswered and unrecorded); `arrivals[name]` counts every request, answered or not.
+    """
 
     hooks: list[ReceivedHook] = field(default_factory=list)
     fail_next: dict[str, int] = field(default_factory=dict)
+    arrivals: dict[str, int] = field(default_factory=dict)
     port: int = 0
     _runner: web.AppRunner | None = None
+    _gates: _Gates = field(default_factory=_Gates)
+
+    def hold(self, name: str) -> None:
+        self._gates.hold(name)
+
+    def release(self, name: str) -> None:
+        self._gates.release(name)
+
+    def waiting(self, name: str) -> int:
+        return self._gates.waiting.get(name, 0)
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.port}/hooks/{name}"
 
     async def _receive(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
+        self.arrivals[name] = self.arrivals.get(name, 0) + 1
         if self.fail_next.get(name, 0) > 0:
             self.fail_next[name] -= 1
             return web.Response(status=503, text="try later")
+        await self._gates.pass_([name])
         self.hooks.append(ReceivedHook(name, dict(request.headers), await request.read()))
         return web.Response(status=204)
 
     async def start(self) -> int:
         app = web.Application()
         app.router.add_post("/hooks/{name}", self._receive)
-        self._runner = web.AppRunner(app, access_log=None)
+        # a request whose sender has gone is cancelled, as a real receiver would never have answered it
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))

@@ -117,6 +117,7 @@ def build_app(settings: ConflictSettings) -> FastStream:
             manager_detail=outcome.manager_detail,
             protected_until=outcome.protected_until,
             customer_name=reg.customer.company_name,
+            region=reg.region,
         )
         if outcome.creates_opportunity and outcome.protected_until is not None:
             await approve(conn, outbox, reg.registration_id, reg.customer_key, data, outcome.protected_until)
@@ -153,6 +154,7 @@ def build_app(settings: ConflictSettings) -> FastStream:
             "partner_id": row["partner_id"],
             "stage": "conflict",
             "customer_name": row["company_name"],
+            "region": row["region"],
         }
         detail = {"manager_id": decided.manager_id, "reason": decided.reason}
         if decided.decision == "approve":

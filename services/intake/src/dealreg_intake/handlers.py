@@ -118,6 +118,7 @@ class IntakeHandlers:
             stage="intake",
             partner_message="The registration was received and is being checked.",
             customer_name=received.customer.company_name,
+            region=received.region,
         )
         outbox.emit(
             REGISTRATIONS_RECEIVED,

@@ -1,124 +1,133 @@
-"""Delivering recorded notifications by SMTP and webhook: at least once, with backoff, every attempt recorded."""
+"""Delivering recorded notifications: leased, at least once, with backoff and jitter, every attempt recorded."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from email.message import EmailMessage
-from html import escape
+from uuid import UUID
 
-import aiosmtplib
 import asyncpg
 import httpx
 import structlog
 
-from dealreg_notify import store
+from dealreg_notify import store_delivery
+from dealreg_notify.channels import post_webhook, send_email, signing_secrets
+from dealreg_notify.directory import Directory
 from dealreg_notify.settings import NotifySettings
-from dealreg_shared import webhooks
 from dealreg_shared.db import Pool
 from dealreg_shared.envelope import utcnow
 
 log = structlog.get_logger(__name__)
 
-
-class DeliveryError(Exception):
-    pass
+DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
-def build_email(row: asyncpg.Record, settings: NotifySettings) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = settings.mail_from
-    msg["To"] = row["address"]
-    msg["Subject"] = row["subject"]
-    # the same notification keeps its Message-ID on every attempt: mail systems can drop a duplicate
-    msg["Message-ID"] = f"<ntf-{row['id']}@dealreg>"
-    msg["X-Dealreg-Notification-Id"] = f"ntf_{row['id']}"
-    msg.set_content(row["body_text"])
-    msg.add_alternative(
-        '<html><body><pre style="font-family: sans-serif">' + escape(row["body_text"]) + "</pre></body></html>",
-        subtype="html",
-    )
-    return msg
+def retry_delay(attempt: int, settings: NotifySettings) -> float:
+    """Exponential backoff from the first attempt on, capped, with jitter so retries of many do not align."""
+    base = min(settings.delivery_backoff_max_s, settings.delivery_backoff_s * 2 ** (attempt - 1))
+    return random.uniform(base / 2, base)  # noqa: S311 - jitter, not a secret
 
 
 class Deliverer:
-    def __init__(self, *, pool: Pool, settings: NotifySettings) -> None:
+    """Keeps up to `delivery_concurrency` deliveries in flight; a slow one occupies one slot, never the rest."""
+
+    def __init__(self, *, pool: Pool, settings: NotifySettings, directory: Directory) -> None:
         self.pool = pool
         self.settings = settings
-        self.http = httpx.AsyncClient(follow_redirects=False, timeout=settings.webhook_timeout_s)
+        self.directory = directory
+        self.http = httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=settings.webhook_timeout_s,
+            limits=httpx.Limits(max_connections=settings.delivery_concurrency),
+        )
+        self.in_flight: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         try:
             while True:
-                try:
-                    rows = await store.claim_due(self.pool, limit=self.settings.delivery_batch, lease_s=60)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("delivery_claim_failed", error=repr(exc))
-                    rows = []
-                if rows:
-                    # one slow or dead endpoint must not hold up the others
-                    await asyncio.gather(*(self._deliver(r) for r in rows))
-                else:
+                limit = min(self.settings.delivery_concurrency - len(self.in_flight), self.settings.delivery_batch)
+                rows = await self._claim(limit) if limit > 0 else []
+                for row in rows:
+                    task = asyncio.create_task(self._deliver(row), name=f"deliver-{row['id']}")
+                    self.in_flight.add(task)
+                    task.add_done_callback(self.in_flight.discard)
+                if rows and len(rows) == limit:
+                    continue  # there may be more due
+                # idle or full: wake when a delivery ends (its address's next one may be due) or on the next poll
+                if self.in_flight:
+                    await asyncio.wait(
+                        set(self.in_flight), timeout=self.settings.delivery_poll_s, return_when=asyncio.FIRST_COMPLETED
+                    )
+                elif not rows:
                     await asyncio.sleep(self.settings.delivery_poll_s)
         finally:
+            await self._drain()
             await self.http.aclose()
 
+    async def _drain(self) -> None:
+        """On shutdown, let what is in flight finish (bounded), so nothing waits for a lease to run out."""
+        if self.in_flight:
+            _, pending = await asyncio.wait(set(self.in_flight), timeout=self.settings.webhook_timeout_s + 1)
+            for task in pending:
+                task.cancel()
+
+    async def _claim(self, limit: int) -> list[asyncpg.Record]:
+        try:
+            return await store_delivery.claim_due(self.pool, limit=limit, lease_s=self.settings.delivery_lease_s)
+        except DB_ERRORS as exc:
+            log.warning("delivery_claim_failed", error=repr(exc))
+            return []
+
     async def _deliver(self, row: asyncpg.Record) -> None:
-        attempt = row["attempts"]
+        attempt, token = row["attempts"], row["lease_token"]
         try:
             if row["channel"] == "email":
-                await self._send_email(row)
+                await send_email(row, self.settings)
             else:
-                await self._post_webhook(row)
+                await post_webhook(self.http, row, signing_secrets(row["recipient"], self.settings, self.directory))
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            retry_at = None
-            if attempt < self.settings.delivery_max_attempts:
-                base = min(
-                    self.settings.delivery_backoff_max_s,
-                    self.settings.delivery_backoff_s * 2 ** (attempt - 1),
-                )
-                retry_at = utcnow() + timedelta(seconds=random.uniform(base / 2, base))  # noqa: S311 - jitter
-            log.warning(
-                "delivery_failed",
-                notification_id=row["id"],
-                attempt=attempt,
-                error=error,
-                gave_up=retry_at is None,
-            )
-            await store.mark_failed_attempt(self.pool, row["id"], attempt, error=error, retry_at=retry_at)
+            await self._failed(row, attempt, token, f"{type(exc).__name__}: {exc}")
             return
-        await store.mark_sent(self.pool, row["id"], attempt)
-        log.info("notification_sent", notification_id=row["id"], channel=row["channel"], recipient=row["recipient"])
+        if await self._record(lambda: store_delivery.mark_sent(self.pool, row["id"], attempt, lease_token=token)):
+            log.info(
+                "notification_sent",
+                notification_id=row["id"],
+                channel=row["channel"],
+                recipient=row["recipient"],
+                attempt=attempt,
+            )
 
-    async def _send_email(self, row: asyncpg.Record) -> None:
-        s = self.settings
-        await aiosmtplib.send(
-            build_email(row, s),
-            hostname=s.smtp_host,
-            port=s.smtp_port,
-            start_tls=s.smtp_starttls,
-            use_tls=s.smtp_tls,
-            username=s.smtp_username or None,
-            password=s.smtp_password or None,
-            timeout=30,
+    async def _failed(self, row: asyncpg.Record, attempt: int, token: UUID, error: str) -> None:
+        retry_at = None
+        if attempt < self.settings.delivery_max_attempts:
+            retry_at = utcnow() + timedelta(seconds=retry_delay(attempt, self.settings))
+        recorded = await self._record(
+            lambda: store_delivery.mark_failed_attempt(
+                self.pool, row["id"], attempt, lease_token=token, error=error, retry_at=retry_at
+            )
         )
+        if recorded and retry_at is None:
+            log.error("notification_failed", notification_id=row["id"], attempts=attempt, error=error)
+        elif recorded:
+            log.warning("delivery_failed_will_retry", notification_id=row["id"], attempt=attempt, error=error)
 
-    async def _post_webhook(self, row: asyncpg.Record) -> None:
-        body = json.dumps(
-            {
-                "notification_id": f"ntf_{row['id']}",
-                "subject": row["subject"],
-                "data": json.loads(row["payload"]),
-            },
-            separators=(",", ":"),
-        ).encode()
-        headers = webhooks.headers(
-            self.settings.webhook_secret, msg_id=f"ntf_{row['id']}", timestamp=int(time.time()), body=body
-        )
-        response = await self.http.post(row["address"], content=body, headers=headers)
-        if not 200 <= response.status_code < 300:
-            raise DeliveryError(f"webhook answered HTTP {response.status_code}")
+    async def _record(self, outcome: Callable[[], Awaitable[bool]]) -> bool:
+        """Record an outcome. With the database away, keep trying for half the lease (which keeps others off):
+        an unrecorded success would be sent again once the lease runs out."""
+        deadline = time.monotonic() + self.settings.delivery_lease_s / 2
+        while True:
+            try:
+                recorded = await outcome()
+                break
+            except DB_ERRORS as exc:
+                if time.monotonic() > deadline:
+                    log.error("delivery_outcome_not_recorded", error=repr(exc))
+                    return False
+                log.warning("delivery_outcome_not_recorded_yet", error=repr(exc))
+                await asyncio.sleep(0.5)
+        if not recorded:
+            log.warning("delivery_lease_lost")
+        return recorded

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from dealreg_notify.directory import Channel, Digest, Directory, Recipient
+from dealreg_notify.messages import (
+    application_rejected_message,
+    application_vetted_message,
+    decision_refused_message,
+    manager_status_message,
+    partner_approved_message,
+    partner_status_message,
+)
 from dealreg_shared.contracts import (
     DecisionRefused,
     PartnerApplicationRejected,
@@ -15,9 +24,7 @@ from dealreg_shared.contracts import (
     Status,
 )
 
-Channel = Literal["email", "webhook"]
-
-# what needs a manager: decisions to take and conflicts to know about
+# what needs a manager: decisions to take, conflicts to know about, protections about to end
 MANAGER_STATUSES = {Status.UNDER_REVIEW, Status.EXPIRING}
 MANAGER_REASONS = {ReasonCode.REGISTERED_BY_ANOTHER_PARTNER, ReasonCode.EXCLUSIVE_TERRITORY}
 
@@ -28,48 +35,91 @@ class PartnerContacts:
     company_name: str
     emails: tuple[str, ...]
     webhook_url: str | None
-
-
-@dataclass(frozen=True)
-class Managers:
-    emails: tuple[str, ...]
-    webhook_url: str | None = None
+    region: str | None = None
 
 
 @dataclass(frozen=True)
 class Notification:
-    recipient: str  # who, as one stable key: "partner:<id>" or "manager:<address>"
+    recipient: str  # who, as one stable key: "partner:<id>", "manager:<id>" or "applicant:<id>"
     channel: Channel
     address: str
     subject: str
     text: str
     payload: dict[str, Any] = field(default_factory=dict)
+    html: str = ""
+    digest: Digest = "none"  # held for the recipient's digest instead of sent at once
 
 
-def _to_partner(partner: PartnerContacts, subject: str, text: str, payload: dict[str, Any]) -> list[Notification]:
-    out = [Notification(f"partner:{partner.partner_id}", "email", e, subject, text, payload) for e in partner.emails]
-    if partner.webhook_url:
-        out.append(
-            Notification(f"partner:{partner.partner_id}", "webhook", partner.webhook_url, subject, text, payload)
+def is_escalation(status: RegistrationStatusChanged) -> bool:
+    """A review that waited past the region's time: conflict marks it in the manager detail."""
+    detail = status.manager_detail
+    return bool(detail.get("escalated") or detail.get("escalation"))
+
+
+def competing_partner_ids(status: RegistrationStatusChanged) -> list[str]:
+    """The other side(s) of a conflict, as the manager detail names them."""
+    detail = status.manager_detail
+    ids = [str(c["partner_id"]) for c in detail.get("competing", []) if isinstance(c, dict) and c.get("partner_id")]
+    if detail.get("competing_partner_id"):
+        ids.append(str(detail["competing_partner_id"]))
+    return list(dict.fromkeys(ids))
+
+
+def _to_partner(
+    partner: PartnerContacts, directory: Directory, subject: str, text: str, html: str, payload: dict[str, Any]
+) -> list[Notification]:
+    who = f"partner:{partner.partner_id}"
+    out: list[Notification] = []
+    if directory.partner_wants(partner.partner_id, "email"):
+        out += [Notification(who, "email", e, subject, text, payload, html) for e in partner.emails]
+    if partner.webhook_url and directory.partner_wants(partner.partner_id, "webhook"):
+        out.append(Notification(who, "webhook", partner.webhook_url, subject, text, payload, html))
+    return out
+
+
+def _to_recipients(
+    recipients: list[Recipient], subject: str, text: str, html: str, payload: dict[str, Any]
+) -> list[Notification]:
+    """One notification per recipient and channel; someone with two roles hears once."""
+    unique = {r.id: r for r in recipients}.values()
+    return [
+        Notification(
+            f"manager:{r.id}",
+            channel,
+            address,
+            subject,
+            text,
+            payload,
+            html,
+            r.digest if channel == "email" else "none",
         )
-    return out
+        for r in unique
+        for channel, address in r.addresses()
+    ]
 
 
-def _to_managers(managers: Managers, subject: str, text: str, payload: dict[str, Any]) -> list[Notification]:
-    out = [Notification(f"manager:{e}", "email", e, subject, text, payload) for e in managers.emails]
-    if managers.webhook_url:
-        out.append(Notification("manager:webhook", "webhook", managers.webhook_url, subject, text, payload))
-    return out
+def managers_for_status(
+    status: RegistrationStatusChanged, partner: PartnerContacts | None, directory: Directory
+) -> list[Recipient]:
+    """The region's desk (its lead for an escalation) and the account managers of every partner involved."""
+    if not (status.status in MANAGER_STATUSES or status.reason_code in MANAGER_REASONS or is_escalation(status)):
+        return []
+    region = status.region or (partner.region if partner else None)
+    desk = directory.lead(region) if is_escalation(status) else directory.channel_managers(region)
+    accounts = [m for p in [status.partner_id, *competing_partner_ids(status)] for m in directory.account_manager(p)]
+    return desk + accounts
 
 
 def route_status(
-    status: RegistrationStatusChanged, partner: PartnerContacts | None, managers: Managers
+    status: RegistrationStatusChanged,
+    partner: PartnerContacts | None,
+    directory: Directory,
+    partner_names: dict[str, str] | None = None,
 ) -> list[Notification]:
     """The partner hears every status of its own registration, in partner-safe words only; managers what needs them."""
-    customer = status.customer_name or "your customer"
-    short = str(status.registration_id)[:8]
     out: list[Notification] = []
-    if partner is not None:
+    if partner is not None and not is_escalation(status):
+        subject, text, html = partner_status_message(status)
         payload = {
             "type": "registration.status-changed",
             "registration_id": str(status.registration_id),
@@ -80,92 +130,70 @@ def route_status(
             "protected_until": status.protected_until.isoformat() if status.protected_until else None,
             "occurred_at": status.occurred_at.isoformat(),
         }
-        text = (
-            f"Registration {status.registration_id} for {customer}\n"
-            f"Status: {status.status.value}"
-            + (f" ({status.reason_code.value})" if status.reason_code else "")
-            + f"\n\n{status.partner_message}\n"
+        out += _to_partner(partner, directory, subject, text, html, payload)
+    managers = managers_for_status(status, partner, directory)
+    if managers:
+        names = dict(partner_names or {})
+        if partner is not None:
+            names.setdefault(partner.partner_id, partner.company_name)
+        subject, text, html = manager_status_message(
+            status, escalation=is_escalation(status), partner_names=names, region=status.region or _region(partner)
         )
-        out += _to_partner(partner, f"Deal registration {short} ({customer}): {status.status.value}", text, payload)
-    if status.status in MANAGER_STATUSES or status.reason_code in MANAGER_REASONS:
-        detail = status.manager_detail
-        lines = [
-            f"Registration {status.registration_id} for {customer} by partner {status.partner_id}",
-            f"Status: {status.status.value}" + (f" ({status.reason_code.value})" if status.reason_code else ""),
-            f"Stage: {status.stage}",
-        ]
-        if competing := detail.get("competing_partner_id"):
-            lines.append(
-                f"Competing registration {detail.get('competing_registration_id')} by partner {competing} "
-                f"(match: {detail.get('match')}, "
-                f"product lines: {', '.join(detail.get('overlapping_product_lines', []))})"
-            )
-        lines.append("")
-        lines.append(
-            "Next: decide with a registration.decided event (approve, reject or extend)."
-            if status.status == Status.UNDER_REVIEW
-            else "Next: no action is needed unless you want to overrule the first-come rule."
-        )
-        kind = "Review needed" if status.status == Status.UNDER_REVIEW else "Channel conflict"
-        out += _to_managers(
-            managers,
-            f"[dealreg] {kind}: {customer} ({status.partner_id})",
-            "\n".join(lines) + "\n",
-            {"type": "registration.status-changed", **status.model_dump(mode="json")},
-        )
+        payload = {"type": "registration.status-changed", **status.model_dump(mode="json")}
+        out += _to_recipients(managers, subject, text, html, payload)
     return out
 
 
-def route_application_vetted(vetted: PartnerApplicationVetted, managers: Managers) -> list[Notification]:
-    lines = [
-        f"{vetted.company_name} ({vetted.domain}, {vetted.country}) applied to become a partner.",
-        f"Contact: {vetted.contact.name} <{vetted.contact.email}>",
-        f"Recommendation: {vetted.recommendation}",
-        "Checks:",
-        *[f"  [{'ok' if c.passed else 'FLAG'}] {c.check}: {c.evidence}" for c in vetted.checks],
-        "",
-        f"Next: approve or reject application {vetted.application_id} with a partner.application.decided event.",
-    ]
-    return _to_managers(
-        managers,
-        f"[dealreg] Partner application: {vetted.company_name} (recommendation: {vetted.recommendation})",
-        "\n".join(lines) + "\n",
+def _region(partner: PartnerContacts | None) -> str | None:
+    return partner.region if partner else None
+
+
+def route_application_vetted(
+    vetted: PartnerApplicationVetted, directory: Directory, region: str | None = None
+) -> list[Notification]:
+    """The desk of the applicant's region decides: it gets every check that vetting ran."""
+    subject, text, html = application_vetted_message(vetted, region=region)
+    return _to_recipients(
+        directory.channel_managers(region),
+        subject,
+        text,
+        html,
         {"type": "partner.application.vetted", **vetted.model_dump(mode="json")},
     )
 
 
-def route_partner_approved(approved: PartnerApproved) -> list[Notification]:
-    partner = PartnerContacts(
+def partner_of(approved: PartnerApproved) -> PartnerContacts:
+    return PartnerContacts(
         approved.partner_id,
         approved.company_name,
         tuple(str(c.email) for c in approved.contacts),
         approved.webhook_url,
+        approved.region,
     )
-    text = (
-        f"Welcome, {approved.company_name}: your partner account {approved.partner_id} is approved "
-        f"(tier {approved.tier}, region {approved.region}).\nYou can now submit signed deal registrations.\n"
-    )
+
+
+def route_partner_approved(approved: PartnerApproved, directory: Directory | None = None) -> list[Notification]:
+    subject, text, html = partner_approved_message(approved)
     payload = {"type": "partner.approved", "partner_id": approved.partner_id, "tier": approved.tier}
-    return _to_partner(partner, "Your dealreg partner account is approved", text, payload)
+    return _to_partner(partner_of(approved), directory or Directory({}, {}), subject, text, html, payload)
 
 
 def route_application_rejected(rejected: PartnerApplicationRejected) -> list[Notification]:
+    subject, text, html = application_rejected_message(rejected)
     return [
         Notification(
-            f"applicant:{rejected.application_id}",
-            "email",
-            str(rejected.contact.email),
-            "Your partner application",
-            f"Thank you for applying, {rejected.company_name}. We are not able to accept the application.\n",
+            f"applicant:{rejected.application_id}", "email", str(rejected.contact.email), subject, text, {}, html
         )
     ]
 
 
-def route_decision_refused(refused: DecisionRefused, managers: Managers) -> list[Notification]:
-    return _to_managers(
-        managers,
-        f"[dealreg] Decision not applied: {refused.decision} on {refused.subject_id}",
-        f"Decision {refused.decision_id} ({refused.decision} on {refused.subject_id}) was not applied: "
-        f"{refused.reason}.\n",
+def route_decision_refused(refused: DecisionRefused, directory: Directory) -> list[Notification]:
+    """A refused decision carries no region: the default desk hears of it."""
+    subject, text, html = decision_refused_message(refused)
+    return _to_recipients(
+        directory.channel_managers(None),
+        subject,
+        text,
+        html,
         {"type": "decision.refused", **refused.model_dump(mode="json")},
     )

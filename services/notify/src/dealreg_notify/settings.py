@@ -1,9 +1,10 @@
-"""Notify's settings (DEALREG_*), validated at start."""
+"""Notify's settings (DEALREG_*), validated at start; who the managers are comes from the [notify] config section."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
+from dealreg_shared.regions import parse_regions
 from dealreg_shared.settings import ServiceSettings
 
 
@@ -14,15 +15,21 @@ class NotifySettings(ServiceSettings):
     smtp_tls: bool = False
     smtp_username: str = ""
     smtp_password: str = ""
+    smtp_timeout_s: float = Field(default=30.0, gt=0, le=300)
     mail_from: str = "dealreg <dealreg@vendor.example>"
     manager_emails: str = Field(
-        default="channel-managers@vendor.example", description="comma-separated channel managers' addresses"
+        default="channel-managers@vendor.example",
+        description="comma-separated channel managers' addresses: the default desk when the config file has none",
     )
     manager_webhook_url: str = Field(default="", pattern=r"^(https?://.*)?$")
+    regions: str = Field(default="", description="JSON region → countries table; empty: the built-in one")
     webhook_secret: str = Field(
         default="whsec_ZGVhbHJlZy1sb2NhbC1kZXZlbG9wbWVudC1vbmx5",
         min_length=16,
-        description="Standard Webhooks signing secret shared with receivers; the default is for local use only",
+        description="the vendor's master signing secret; each partner's secret is derived from it",
+    )
+    webhook_previous_secret: str = Field(
+        default="", description="while rotating the master secret: deliveries are signed with both"
     )
     webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
     delivery_max_attempts: int = Field(default=8, ge=1, le=50)
@@ -30,6 +37,24 @@ class NotifySettings(ServiceSettings):
     delivery_backoff_max_s: float = Field(default=300.0, gt=0)
     delivery_poll_s: float = Field(default=0.5, gt=0, le=30)
     delivery_batch: int = Field(default=50, ge=1, le=1000)
+    delivery_concurrency: int = Field(default=50, ge=1, le=1000, description="deliveries in flight per process")
+    delivery_lease_s: float = Field(default=90.0, gt=0, description="a crashed process's claims return after this")
+    digest_hourly_period_s: float = Field(default=3600.0, gt=0, description="length of an 'hourly' digest period")
+    digest_daily_period_s: float = Field(default=86400.0, gt=0, description="length of a 'daily' digest period")
+
+    @field_validator("regions")
+    @classmethod
+    def _regions_parse(cls, value: str) -> str:
+        parse_regions(value)
+        return value
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_send(self) -> NotifySettings:
+        # a lease that ran out while its send is still under way would let another replica send it again
+        slowest = max(self.webhook_timeout_s, self.smtp_timeout_s)
+        if self.delivery_lease_s <= slowest:
+            raise ValueError(f"DEALREG_DELIVERY_LEASE_S must exceed the slowest send timeout ({slowest}s)")
+        return self
 
     @property
     def managers(self) -> list[str]:

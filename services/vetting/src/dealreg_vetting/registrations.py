@@ -50,6 +50,7 @@ class Eligibility:
                 partner_message=ineligible.partner_message,
                 manager_detail={"reason": ineligible.manager_reason},
                 customer_name=received.customer.company_name,
+                region=received.region,
             )
             log.info("registration_ineligible", reason_code=ineligible.reason_code, reason=ineligible.manager_reason)
             return

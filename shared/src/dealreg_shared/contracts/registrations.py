@@ -82,6 +82,7 @@ class RegistrationStatusChanged(Contract):
     protected_until: datetime | None = None
     occurred_at: datetime
     customer_name: Name | None = Field(default=None, description="the partner's own customer, for messages")
+    region: Identifier | None = Field(default=None, description="the registration's region, for routing managers")
 
 
 class RegistrationDecided(Contract):

@@ -1,0 +1,135 @@
+"""Notify's SQL on the delivery side: leasing due notifications, recording attempts, folding held ones into digests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from dealreg_shared.db import Conn, Pool
+
+
+async def claim_due(pool: Pool, *, limit: int, lease_s: float) -> list[asyncpg.Record]:
+    """Lease due notifications to this process; a crashed holder's lease runs out and another takes over.
+
+    Only the oldest pending notification of each address is a candidate, so an address hears its notifications
+    in the order they were recorded, whatever the number of replicas; a leased head keeps the rest waiting.
+    """
+    rows: list[asyncpg.Record] = await pool.fetch(
+        "with heads as (select distinct on (channel, address) id, next_attempt_at, lease_until from notifications "
+        "where status = 'pending' order by channel, address, id) "
+        "update notifications n set lease_until = now() + make_interval(secs => $2), "
+        "lease_token = gen_random_uuid(), attempts = n.attempts + 1 "
+        "where n.id in (select c.id from notifications c where c.id in (select h.id from heads h "
+        "where h.next_attempt_at <= now() and (h.lease_until is null or h.lease_until < now()) order by h.id limit $1) "
+        "for update skip locked) "
+        # re-checked on the locked row: another replica may have claimed or finished it meanwhile
+        "and n.status = 'pending' and (n.lease_until is null or n.lease_until < now()) "
+        "returning n.id, n.event_id, n.recipient, n.channel, n.address, n.subject, n.body_text, n.body_html, "
+        "n.payload::text as payload, n.attempts, n.lease_token, n.created_at",
+        limit,
+        lease_s,
+    )
+    return rows
+
+
+async def mark_sent(pool: Pool, notification_id: int, attempt: int, *, lease_token: UUID) -> bool:
+    """False when the lease was lost meanwhile (another holder owns the outcome now). One round trip."""
+    recorded: bool | None = await pool.fetchval(
+        "with sent as (update notifications set status = 'sent', sent_at = now(), lease_until = null, "
+        "last_error = null where id = $1 and lease_token = $2 and status = 'pending' returning id) "
+        "insert into delivery_attempts (notification_id, attempt, outcome) select id, $3, 'sent' from sent "
+        "on conflict do nothing returning true",
+        notification_id,
+        lease_token,
+        attempt,
+    )
+    return bool(recorded)
+
+
+async def mark_failed_attempt(
+    pool: Pool, notification_id: int, attempt: int, *, lease_token: UUID, error: str, retry_at: datetime | None
+) -> bool:
+    """A retry at `retry_at`, or (None) failed for good: visible in the table for operators."""
+    recorded: bool | None = await pool.fetchval(
+        "with failed as (update notifications set status = $2, next_attempt_at = coalesce($3, next_attempt_at), "
+        "lease_until = null, last_error = $4 where id = $1 and lease_token = $5 and status = 'pending' returning id) "
+        "insert into delivery_attempts (notification_id, attempt, outcome, error) "
+        "select id, $6, $7, $4 from failed on conflict do nothing returning true",
+        notification_id,
+        "pending" if retry_at else "failed",
+        retry_at,
+        error[:2000],
+        lease_token,
+        attempt,
+        "retry" if retry_at else "failed",
+    )
+    return bool(recorded)
+
+
+async def get_due_digests(pool: Pool, *, hourly_s: float, daily_s: float) -> list[asyncpg.Record]:
+    """(recipient, address, digest) of every held group with something from a period that has ended."""
+    rows: list[asyncpg.Record] = await pool.fetch(
+        "select recipient, address, digest from notifications where status = 'held' and created_at < "
+        # the start of the current period: what was held before it is due now
+        "date_bin(make_interval(secs => case when digest = 'hourly' then $1::float8 else $2::float8 end), "
+        "now(), timestamptz 'epoch')"
+        " group by recipient, address, digest",
+        hourly_s,
+        daily_s,
+    )
+    return rows
+
+
+async def lock_digest(conn: Conn, recipient: str, address: str) -> bool:
+    """One replica builds a recipient's digest at a time; the others skip it."""
+    return bool(
+        await conn.fetchval(
+            "select pg_try_advisory_xact_lock(hashtext('dealreg.digest:' || $1 || ':' || $2))", recipient, address
+        )
+    )
+
+
+async def get_held_due(
+    conn: Conn, recipient: str, address: str, *, hourly_s: float, daily_s: float, limit: int
+) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "select id, subject, body_text, created_at, digest from notifications "
+        "where status = 'held' and recipient = $3 and address = $4 and created_at < "
+        # the start of the current period: what was held before it is due now
+        "date_bin(make_interval(secs => case when digest = 'hourly' then $1::float8 else $2::float8 end), "
+        "now(), timestamptz 'epoch')"
+        " order by id limit $5 for update",
+        hourly_s,
+        daily_s,
+        recipient,
+        address,
+        limit,
+    )
+    return rows
+
+
+async def insert_digest(
+    conn: Conn, *, recipient: str, address: str, first_id: int, subject: str, text: str, html: str, count: int
+) -> int | None:
+    """The digest is itself a notification, delivered like any other; keyed by its first item, so never twice."""
+    digest_id: int | None = await conn.fetchval(
+        "insert into notifications (event_id, event_type, recipient, channel, address, subject, body_text, "
+        "body_html, payload) values ($1, 'notify.digest', $2, 'email', $3, $4, $5, $6, $7::jsonb) "
+        "on conflict do nothing returning id",
+        f"digest:{first_id}",
+        recipient,
+        address,
+        subject,
+        text,
+        html,
+        f'{{"type": "notify.digest", "count": {count}}}',
+    )
+    return digest_id
+
+
+async def mark_digested(conn: Conn, ids: list[int], digest_id: int) -> None:
+    await conn.execute(
+        "update notifications set status = 'digested', digest_id = $2 where id = any($1::bigint[])", ids, digest_id
+    )

@@ -1,0 +1,27 @@
+"""Plain-text and HTML bodies from the package's Jinja2 templates; HTML autoescaped, undefined names an error."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("dealreg_notify", "templates"),
+        # partner-supplied text (company names, descriptions) lands in the HTML: escape all of it
+        autoescape=select_autoescape(enabled_extensions=("html",), disabled_extensions=("txt",), default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render(name: str, **context: Any) -> tuple[str, str]:
+    """(text, html) of the template pair `<name>.txt` and `<name>.html`."""
+    env = _environment()
+    return env.get_template(f"{name}.txt").render(context), env.get_template(f"{name}.html").render(context)

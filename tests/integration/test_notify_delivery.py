@@ -1,0 +1,211 @@
+"""Notify's delivery on a real Postgres with real SMTP and HTTP receivers: replicas, order, retries, leases, digests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import pytest
+
+from dealreg_devstack.procs import wait_until
+from dealreg_devstack.provision import Stack
+from dealreg_devstack.sinks import SmtpSink, WebhookSink
+from dealreg_notify import store, store_delivery
+from dealreg_notify.delivery import Deliverer
+from dealreg_notify.digest import Digester
+from dealreg_notify.directory import Directory
+from dealreg_notify.domain import Notification
+from dealreg_notify.settings import NotifySettings
+from dealreg_shared.db import create_pool, migrate, service_migrations
+from tests.conftest import unique
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Desk:
+    """A throwaway notify schema, its pool, and the receivers it delivers to."""
+
+    stack: Stack
+    schema: str
+    pool: asyncpg.Pool
+    smtp: SmtpSink
+    hooks: WebhookSink
+
+    def settings(self, **overrides: Any) -> NotifySettings:
+        values: dict[str, Any] = {
+            "smtp_port": self.smtp.port,
+            "delivery_backoff_s": 0.05,
+            "delivery_backoff_max_s": 0.2,
+            "delivery_poll_s": 0.05,
+            "webhook_timeout_s": 3,
+            "smtp_timeout_s": 3,
+            "delivery_lease_s": 5,
+        }
+        return NotifySettings(**{**values, **overrides})
+
+    async def record(self, items: list[Notification], event_id: str | None = None) -> None:
+        async with self.pool.acquire() as conn:
+            await store.insert_notifications(conn, event_id=event_id or unique("e-"), event_type="t", items=items)
+
+    @asynccontextmanager
+    async def deliverers(self, count: int = 1, **overrides: Any) -> AsyncIterator[None]:
+        """`count` replicas, each with its own pool, as separate processes would have."""
+        pools = [await create_pool(self.stack.admin_dealreg_dsn, schema=self.schema) for _ in range(count)]
+        settings = self.settings(**overrides)
+        tasks = [
+            asyncio.create_task(Deliverer(pool=p, settings=settings, directory=Directory({}, {})).run()) for p in pools
+        ]
+        try:
+            yield
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for p in pools:
+                await p.close()
+
+    async def statuses(self) -> dict[int, str]:
+        return {r["id"]: r["status"] for r in await self.pool.fetch("select id, status from notifications")}
+
+
+@pytest.fixture
+async def desk(stack: Stack) -> AsyncIterator[Desk]:
+    schema = unique("t_notify_")
+    admin = await asyncpg.connect(stack.admin_dealreg_dsn)
+    await admin.execute(f"create schema {schema}")
+    await migrate(admin, schema=schema, migrations=service_migrations("dealreg_notify"))
+    await admin.close()
+    pool = await create_pool(stack.admin_dealreg_dsn, schema=schema)
+    smtp, hooks = SmtpSink(), WebhookSink()
+    await smtp.start()
+    await hooks.start()
+    yield Desk(stack, schema, pool, smtp, hooks)
+    await smtp.stop()
+    await hooks.stop()
+    await pool.close()
+
+
+def hook(desk: Desk, name: str, seq: int) -> Notification:
+    return Notification(f"partner:{name}", "webhook", desk.hooks.url(name), f"#{seq}", "t", {"seq": seq})
+
+
+def mail(address: str, seq: int, digest: Any = "none") -> Notification:
+    return Notification(f"manager:{address}", "email", address, f"#{seq}", f"body {seq}", {}, "<p>h</p>", digest)
+
+
+async def eventually(condition: Any, what: str, timeout_s: float = 20) -> None:
+    async def probe() -> bool:
+        return bool(condition())
+
+    await wait_until(probe, timeout_s=timeout_s, what=what)
+
+
+async def test_three_replicas_deliver_every_notification_once_and_in_order_per_address(desk: Desk) -> None:
+    names = [unique("h") for _ in range(3)]
+    addresses = [f"{unique('m')}@vendor.example" for _ in range(3)]
+    for seq in range(10):
+        await desk.record([hook(desk, n, seq) for n in names] + [mail(a, seq) for a in addresses])
+    async with desk.deliverers(3):
+        await eventually(
+            lambda: len(desk.hooks.hooks) == 30 and len(desk.smtp.mails) == 30, "every notification is delivered"
+        )
+    for name in names:
+        assert [h.json["data"]["seq"] for h in desk.hooks.to(name)] == list(range(10))
+    for address in addresses:
+        assert [m.subject for m in desk.smtp.to(address)] == [f"#{seq}" for seq in range(10)]
+    assert set((await desk.statuses()).values()) == {"sent"}
+
+
+async def test_recording_the_same_event_twice_records_its_notifications_once(desk: Desk) -> None:
+    items = [mail(f"{unique('m')}@vendor.example", 1)]
+    await desk.record(items, event_id="e-same")
+    await desk.record(items, event_id="e-same")
+    assert len(await desk.statuses()) == 1
+
+
+async def test_a_failing_then_recovering_webhook_gets_the_notification_once_after_backoff(desk: Desk) -> None:
+    name = unique("flaky")
+    desk.hooks.fail_next[name] = 2
+    await desk.record([hook(desk, name, 1)])
+    async with desk.deliverers():
+        await eventually(lambda: desk.hooks.to(name), "the webhook recovers and receives it")
+    assert desk.hooks.arrivals[name] == 3 and len(desk.hooks.to(name)) == 1
+    attempts = await desk.pool.fetch("select attempt, outcome, error, attempted_at from delivery_attempts order by 1")
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "retry"), (2, "retry"), (3, "sent")]
+    assert "HTTP 503" in attempts[0]["error"]
+    assert attempts[1]["attempted_at"] > attempts[0]["attempted_at"]
+
+
+async def test_a_refusing_mail_server_that_recovers_gets_the_mail_once(desk: Desk) -> None:
+    address = f"{unique('m')}@vendor.example"
+    desk.smtp.fail_next[address] = 2
+    await desk.record([mail(address, 1)])
+    async with desk.deliverers():
+        await eventually(lambda: desk.smtp.to(address), "the mail server accepts it at last")
+    assert len(desk.smtp.to(address)) == 1
+    outcomes = await desk.pool.fetch("select outcome from delivery_attempts order by attempt")
+    assert [o["outcome"] for o in outcomes] == ["retry", "retry", "sent"]
+
+
+async def test_a_notification_that_keeps_failing_is_marked_failed_and_the_address_moves_on(desk: Desk) -> None:
+    name = unique("dead")
+    desk.hooks.fail_next[name] = 3  # every attempt the first notification gets
+    await desk.record([hook(desk, name, 1)])
+    await desk.record([hook(desk, name, 2)])
+    async with desk.deliverers(delivery_max_attempts=3):
+        await eventually(lambda: desk.hooks.to(name), "the next notification reaches the address")
+    [failed] = await store.get_failed(desk.pool, limit=10)
+    assert failed["attempts"] == 3 and "HTTP 503" in failed["last_error"]
+    assert [h.json["data"]["seq"] for h in desk.hooks.to(name)] == [2]
+
+
+async def test_a_slow_webhook_does_not_hold_up_other_recipients(desk: Desk) -> None:
+    slow, other = unique("slow"), unique("other")
+    desk.hooks.hold(slow)
+    await desk.record([hook(desk, slow, 1), hook(desk, other, 1)])
+    await desk.record([hook(desk, other, 2)])
+    await desk.record([hook(desk, other, 3)])
+    async with desk.deliverers(webhook_timeout_s=20, delivery_lease_s=30):
+        await eventually(lambda: len(desk.hooks.to(other)) == 3, "the other recipient hears all three", timeout_s=10)
+        # still the first attempt at the slow one: nothing waited for it to time out
+        assert desk.hooks.arrivals[slow] == 1 and desk.hooks.waiting(slow) == 1
+        desk.hooks.release(slow)
+        await eventually(lambda: desk.hooks.to(slow), "the slow one completes")
+
+
+async def test_the_outcome_of_a_lost_lease_is_not_recorded(desk: Desk) -> None:
+    await desk.record([mail(f"{unique('m')}@vendor.example", 1)])
+    [first] = await store_delivery.claim_due(desk.pool, limit=10, lease_s=30)
+    # the first holder stalls past its lease (a pause, a partition): another takes the notification over
+    await desk.pool.execute("update notifications set lease_until = now() - interval '1 second'")
+    [second] = await store_delivery.claim_due(desk.pool, limit=10, lease_s=30)
+    assert second["attempts"] == 2
+    assert not await store_delivery.mark_sent(desk.pool, first["id"], 1, lease_token=first["lease_token"])
+    assert await store_delivery.mark_sent(desk.pool, second["id"], 2, lease_token=second["lease_token"])
+
+
+async def test_held_notifications_become_one_digest_even_with_racing_replicas(desk: Desk) -> None:
+    address, other = f"{unique('d')}@vendor.example", f"{unique('d')}@vendor.example"
+    for seq in range(3):
+        await desk.record([mail(address, seq, "hourly")])
+    await desk.record([mail(other, 9, "daily")])
+    # these three belong to an hour that has ended; one more arrives in the current hour
+    await desk.pool.execute("update notifications set created_at = now() - interval '2 hours'")
+    await desk.record([mail(address, 3, "hourly")])
+    digesters = [Digester(pool=desk.pool, settings=desk.settings()) for _ in range(3)]
+    built = await asyncio.gather(*(d.build_due() for d in digesters))
+    assert sum(built) == 1, "the daily one waits for its day to end; the hourly one is built once"
+    rows = await desk.pool.fetch("select subject, status, digest_id, event_type from notifications order by id")
+    [digest] = [r for r in rows if r["event_type"] == "notify.digest"]
+    assert digest["subject"] == "[dealreg] Your hourly digest: 3 notifications" and digest["status"] == "pending"
+    assert [r["status"] for r in rows if r["subject"] in ("#0", "#1", "#2")] == ["digested"] * 3
+    assert [r["status"] for r in rows if r["subject"] in ("#3", "#9")] == ["held", "held"]
+    async with desk.deliverers():
+        await eventually(lambda: desk.smtp.to(address), "the digest is mailed")
+    [mailed] = desk.smtp.to(address)
+    assert all(f"body {seq}" in mailed.text for seq in range(3)) and "body 3" not in mailed.text
