@@ -24,6 +24,7 @@ from dealreg_shared.contracts.registrations import (
     RegistrationStatusChanged,
     RegistrationSubmitted,
     RegistrationVetted,
+    TerritoryGranted,
 )
 
 __all__ = [
@@ -51,4 +52,5 @@ __all__ = [
     "RegistrationVetted",
     "Status",
     "TargetMarkets",
+    "TerritoryGranted",
 ]

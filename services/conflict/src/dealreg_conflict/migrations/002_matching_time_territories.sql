@@ -1,0 +1,63 @@
+-- Conflict deepened: name matching through a trigram index, blocking-key locks, time (expiry, escalation),
+-- exclusive territories and a clock tests can move.
+do $$
+begin
+    if not exists (select 1 from pg_extension where extname = 'pg_trgm') then
+        raise exception 'pg_trgm is missing: the set-up (python -m dealreg_devstack up, or the compose setup '
+                        'container) creates it as superuser in schema conflict';
+    end if;
+end $$;
+
+alter table registrations
+    add column registrable_domain text,
+    add column name_norm          text not null default '',
+    add column extended_days      int not null default 0,
+    add column decided_at         timestamptz,          -- by the service's clock: when it got its status
+    add column expiring_from      timestamptz,          -- approved: when the `expiring` reminder is due
+    add column review_due_at      timestamptz,          -- under review: when it escalates
+    add column escalated_at       timestamptz;
+
+-- every lookup for a new registration goes through one of these, never a scan of all registrations
+create index registrations_active_by_domain on registrations (registrable_domain)
+    where status in ('under_review', 'approved', 'expiring') and registrable_domain is not null;
+create index registrations_active_by_name on registrations using gin (name_norm conflict.gin_trgm_ops)
+    where status in ('under_review', 'approved', 'expiring');
+-- the sweeper's three questions, each answered from a small partial index
+create index registrations_expiring_due on registrations (expiring_from) where status = 'approved';
+create index registrations_protection_due on registrations (protected_until) where status in ('approved', 'expiring');
+create index registrations_review_due on registrations (review_due_at)
+    where status = 'under_review' and escalated_at is null;
+
+create table territories (
+    territory_id text primary key,
+    partner_id   text not null,
+    region       text,
+    country      text,
+    product_line text not null,
+    starts_at    timestamptz not null,
+    ends_at      timestamptz not null,
+    granted_by   text not null,
+    granted_at   timestamptz not null default now(),
+    check ((region is null) <> (country is null)),
+    check (ends_at > starts_at)
+);
+create index territories_by_line on territories (product_line, ends_at);
+
+-- tests move the service's clock (DEALREG_CONTROLLABLE_CLOCK=true); production never reads this table
+create table clock_offset (
+    id        boolean primary key default true check (id),
+    offset_s  double precision not null default 0
+);
+insert into clock_offset default values;
+
+-- Serialize decisions that could be about the same customer: one advisory lock per blocking key (the
+-- registrable domain, the name's trigrams within its country), always taken in ascending order so that two
+-- transactions never wait for each other in a circle.
+create function lock_blocking_keys(keys text[]) returns void language plpgsql as $$
+declare
+    k bigint;
+begin
+    for k in select distinct hashtextextended(x, 0) from unnest(keys) x order by 1 loop
+        perform pg_advisory_xact_lock(k);
+    end loop;
+end $$;
