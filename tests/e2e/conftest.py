@@ -5,18 +5,21 @@ from __future__ import annotations
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from dealreg_devstack.launcher import ServiceProcess, start_all, stop_all
+from dealreg_devstack.launcher import ServiceProcess, start_all, start_service, stop_all, wait_ready
 from dealreg_devstack.procs import wait_until
 from dealreg_devstack.provision import Stack
 from dealreg_devstack.scenario import ScenarioPartner, new_partner, onboard
 from dealreg_devstack.sinks import ReceivedHook, SmtpSink, WebhookSink
 from dealreg_shared.kafka import make_producer
+from dealreg_shared.topics import OPPORTUNITIES, REGISTRATION_STATUS
 from tests.conftest import unique
+from tests.e2e.conflict_support import Tail, conflict_env, set_clock_offset
 
 MANAGER = "channel-managers@vendor.example"
 WEBHOOK_SECRET = "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXdlYmhvb2tzLW9ubHk="
@@ -84,7 +87,7 @@ async def pipeline(stack: Stack) -> AsyncIterator[Pipeline]:
         "DEALREG_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "DEALREG_DELIVERY_BACKOFF_S": "0.2",
     }
-    services = await start_all(stack, log_dir=log_dir, extra_env={"notify": notify_env})
+    services = await start_all(stack, log_dir=log_dir, extra_env={"notify": notify_env, "conflict": conflict_env()})
     producer = make_producer(stack.kafka_bootstrap, client_id="tests-e2e")
     await producer.start()
     try:
@@ -94,3 +97,39 @@ async def pipeline(stack: Stack) -> AsyncIterator[Pipeline]:
         stop_all(services)
         await smtp.stop()
         await hooks.stop()
+
+
+@dataclass
+class Conflict:
+    """Two conflict replicas on the real stack (any other conflict process runs with the same settings), a
+    producer for their input, and tails of what they publish."""
+
+    stack: Stack
+    replicas: list[ServiceProcess]
+    producer: AIOKafkaProducer
+    statuses: Tail
+    opportunities: Tail
+
+
+@pytest.fixture(scope="session")
+async def conflict(stack: Stack) -> AsyncIterator[Conflict]:
+    log_dir = Path(tempfile.mkdtemp(prefix="dealreg-conflict-logs-"))
+    replicas = [start_service(stack, "conflict", log_dir=log_dir, extra_env=conflict_env(), replica=i) for i in (1, 2)]
+    producer = make_producer(stack.kafka_bootstrap, client_id="tests-conflict")
+    statuses, opportunities = (
+        Tail(stack.kafka_bootstrap, REGISTRATION_STATUS),
+        Tail(stack.kafka_bootstrap, OPPORTUNITIES),
+    )
+    try:
+        await wait_ready(replicas)  # their migrations are applied
+        await set_clock_offset(stack.admin_dealreg_dsn, timedelta(0))  # whatever an interrupted run left
+        await producer.start()
+        await statuses.start()
+        await opportunities.start()
+        yield Conflict(stack, replicas, producer, statuses, opportunities)
+    finally:
+        await statuses.stop()
+        await opportunities.stop()
+        await producer.stop()
+        for replica in replicas:
+            replica.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from datetime import datetime
 from typing import Any
@@ -89,6 +91,7 @@ def build_app(settings: ConflictSettings) -> FastStream:
     config = load_section_or_exit(settings.config_file, SERVICE, ConflictConfig, service=SERVICE)
     policies = Policies(config, settings)
     clock = Clock(controllable=settings.controllable_clock)
+    replica = f"{socket.gethostname()}:{os.getpid()}"  # which replica decided: for operators and the race test
     managers = ManagerDecisions(policies=policies, clock=clock, regions=parse_regions(settings.regions))
 
     async def on_registration_vetted(conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
@@ -124,6 +127,7 @@ def build_app(settings: ConflictSettings) -> FastStream:
             expiring_from=expiring_from(until, policy) if until else None,
             review_due_at=review_due(now, policy) if outcome.status == Status.UNDER_REVIEW else None,
             decided_at=now,
+            decided_by=replica,
             data=data,
         )
         emit_status(

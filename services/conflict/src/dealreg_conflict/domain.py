@@ -84,24 +84,20 @@ class Outcome:
 
 
 def match_customer(new: Candidate, other: Candidate) -> Match | None:
-    """Same customer? Registrable domains decide first; else company names within one country.
+    """Same customer? Registrable domains decide when both registrations carry one; else company names
+    within one country.
 
-    Two different registrable domains are two customers unless the cleaned names are identical: a partner
-    who writes `contoso.com` for the `contoso.de` company must still collide, `phoenix-pharma.de` with
-    `phoenix-contact.de` must not.
+    Two different registrable domains are two customers even under one name: "Phoenix Consulting" is a name
+    many firms share, a domain one owns. Names decide only where a domain is missing on either side.
     """
-    if new.domain and new.domain == other.domain:
-        return Match("domain")
+    if new.domain and other.domain:
+        return Match("domain") if new.domain == other.domain else None
     if new.customer_key == other.customer_key:
         return Match("name" if new.customer_key.startswith("name:") or "." not in new.customer_key else "domain")
     if not new.name or not other.name or new.country != other.country:
         return None
     names = compare_names(new.name, other.name)
-    if not names.matches:
-        return None
-    if new.domain and other.domain and names.score < 100:
-        return None
-    return Match("name", names.score)
+    return Match("name", names.score) if names.matches else None
 
 
 def detect_conflicts(new: Candidate, active: list[Candidate]) -> list[Candidate]:

@@ -104,13 +104,14 @@ async def insert_registration(
     expiring_from: datetime | None,
     review_due_at: datetime | None,
     decided_at: datetime,
+    decided_by: str,
     data: dict[str, Any],
 ) -> None:
     await conn.execute(
         "insert into registrations (registration_id, partner_id, customer_key, registrable_domain, company_name, "
         "name_norm, country, product_lines, region, status, reason_code, protected_until, expiring_from, "
-        "review_due_at, decided_at, data) "
-        "values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16::jsonb)",
+        "review_due_at, decided_at, decided_by, data) "
+        "values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17::jsonb)",
         registration_id,
         partner_id,
         customer_key,
@@ -126,6 +127,7 @@ async def insert_registration(
         expiring_from,
         review_due_at,
         decided_at,
+        decided_by,
         json.dumps(data),
     )
 

@@ -15,7 +15,8 @@ alter table registrations
     add column decided_at         timestamptz,          -- by the service's clock: when it got its status
     add column expiring_from      timestamptz,          -- approved: when the `expiring` reminder is due
     add column review_due_at      timestamptz,          -- under review: when it escalates
-    add column escalated_at       timestamptz;
+    add column escalated_at       timestamptz,
+    add column decided_by         text;                 -- host:pid of the replica that decided it first
 
 -- every lookup for a new registration goes through one of these, never a scan of all registrations
 create index registrations_active_by_domain on registrations (registrable_domain)
