@@ -3,7 +3,7 @@ PY ?= python3
 UV := $(PY) -m uv
 RUN := $(UV) run --frozen
 
-.PHONY: deps demo test test-unit lint typecheck fmt up down status clean
+.PHONY: deps demo test test-unit lint typecheck fmt up down status clean bench
 
 deps:            ## install uv, Java/Maven if missing, and the locked Python workspace
 	@bash deploy/bootstrap.sh
@@ -41,3 +41,8 @@ status: deps     ## what of the local stack runs
 
 clean: down      ## stop the stack and delete its data, logs and the cached Kafka jars
 	rm -rf .dealreg
+
+bench: up        ## conflict: name-matching precision/recall, decision time at 10k and 1M active registrations
+	$(RUN) python -m dealreg_conflict.evaluation
+	DEALREG_ADMIN_DATABASE_URL="$$($(RUN) python -c 'from dealreg_devstack.postgres_local import layout; from dealreg_devstack.provision import on_database; print(on_database(layout().admin_dsn, "dealreg"))')" \
+		$(RUN) python -m dealreg_conflict.benchmark

@@ -85,8 +85,6 @@ async def provision_database(admin_dsn: str) -> None:
             await conn.execute(f"create schema if not exists {service} authorization {role}")
             await conn.execute(f"revoke all on schema {service} from public")
             await conn.execute(f"alter role {role} in database {DATABASE_NAME} set search_path = {service}")
-        # conflict matches company names through a trigram index; only a superuser may create the extension
-        await conn.execute("create extension if not exists pg_trgm schema conflict")
     finally:  # closing releases the advisory lock
         await conn.close()
 

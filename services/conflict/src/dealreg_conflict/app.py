@@ -165,6 +165,6 @@ def build_app(settings: ConflictSettings) -> FastStream:
 
     runtime.subscribe(REGISTRATIONS_VETTED, on_registration_vetted)
     runtime.subscribe(REGISTRATION_DECISIONS, on_registration_decided)
-    sweeper = Sweeper(runtime=runtime, clock=clock, policies=policies, settings=settings)
+    sweeper = Sweeper(pool=lambda: runtime.pool, service=SERVICE, clock=clock, policies=policies, settings=settings)
     runtime.add_background("sweeper", sweeper.run)
     return runtime.app()

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from dealreg_conflict.matching import blocking_trigrams, compare_names
+from dealreg_conflict.matching import compare_names, name_keys
 from dealreg_shared.contracts import ReasonCode, Status
 
 ACTIVE = ("under_review", "approved", "expiring")
@@ -210,9 +210,9 @@ def review_due(since: datetime, policy: Policy) -> datetime:
 
 def blocking_keys(reg: Candidate) -> list[str]:
     """The advisory locks a decision about `reg` holds: any two registrations that `match_customer` can pair
-    share at least one (same key, same domain, or a shared blocking trigram of the name in one country)."""
+    share at least one (same customer key, same domain, or a shared name key in one country)."""
     keys = [f"key:{reg.customer_key}"]
     if reg.domain:
         keys.append(f"domain:{reg.domain}")
-    keys += sorted(f"trgm:{reg.country}:{g}" for g in blocking_trigrams(reg.name))
+    keys += sorted(f"name:{k}" for k in name_keys(reg.name, reg.country))
     return keys

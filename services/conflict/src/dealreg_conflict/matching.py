@@ -1,4 +1,4 @@
-"""Is it the same customer: company-name cleaning, fuzzy scoring and the trigrams that block candidates."""
+"""Is it the same customer: company-name cleaning, fuzzy scoring, and the keys that find and lock candidates."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from rapidfuzz import fuzz
 # at or above this score (0-100) two cleaned names in one country are the same company; chosen on the
 # labelled set in bench/company_pairs.csv (see the README for its precision and recall)
 NAME_MATCH_THRESHOLD = 90.0
-# pg_trgm similarity (0-1) a stored name needs to be looked at at all: low, so that recall is decided by
-# the scorer above and not by the index
-CANDIDATE_SIMILARITY = 0.3
+# below this many characters a name gets no one-letter-deleted keys: "ibm" would meet every "ib?" acronym
+MIN_TYPO_KEY_LENGTH = 5
 _EXTRA_WORD_PENALTY = 5.0
 _WORD_FLOOR = 80.0
 
@@ -147,31 +146,37 @@ def names_match(a: str, b: str) -> bool:
     return name_score(a, b) >= NAME_MATCH_THRESHOLD
 
 
-def trigrams(cleaned: str) -> frozenset[str]:
-    """pg_trgm's trigrams of a cleaned name (each word padded with two spaces before and one after)."""
-    grams: set[str] = set()
-    for word in cleaned.split():
-        padded = f"  {word} "
-        grams.update(padded[i : i + 3] for i in range(len(padded) - 2))
-    return frozenset(grams)
+def name_keys(cleaned: str, country: str) -> frozenset[str]:
+    """The blocking keys of a cleaned name in a country: its spaceless form (spacing variants), and its words
+    sorted and joined, whole and with any one character deleted (word order, and a typo, a missing or a
+    doubled letter: two strings one edit apart share a deletion).
 
-
-def blocking_trigrams(cleaned: str) -> frozenset[str]:
-    """The trigrams a decision locks: all but the one-letter word starts ("  c"), which say almost nothing
-    and would make every name starting with the same letter wait for each other. A stored name only counts
-    as a match when it shares one of these, so two names that can match always share a lock."""
-    return frozenset(g for g in trigrams(cleaned) if not g.startswith("  "))
+    Stored registrations are found by these keys through an index, whose cost does not grow with how many
+    registrations there are; a name only counts as a match when it shares one (see `compare_names`), so two
+    names that can match always share a lock too.
+    """
+    key = name_key(cleaned)
+    if not key:
+        return frozenset()
+    ordered = "".join(sorted(cleaned.split()))
+    keys = {f"{country}:k:{key}"}
+    if len(ordered) < MIN_TYPO_KEY_LENGTH:
+        return frozenset({*keys, f"{country}:k:{ordered}"})
+    # the whole form and its deletions share one namespace: "tailspntoys" is both a name and a deletion
+    keys.add(f"{country}:d:{ordered}")
+    keys.update(f"{country}:d:{ordered[:i]}{ordered[i + 1 :]}" for i in range(len(ordered)))
+    return frozenset(keys)
 
 
 @dataclass(frozen=True)
 class NameMatch:
     score: float
-    shared_blocking: bool
+    shared_key: bool
 
     @property
     def matches(self) -> bool:
-        return self.shared_blocking and self.score >= NAME_MATCH_THRESHOLD
+        return self.shared_key and self.score >= NAME_MATCH_THRESHOLD
 
 
 def compare_names(a: str, b: str) -> NameMatch:
-    return NameMatch(name_score(a, b), bool(blocking_trigrams(a) & blocking_trigrams(b)))
+    return NameMatch(name_score(a, b), bool(name_keys(a, "") & name_keys(b, "")))

@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from dealreg_conflict.domain import ACTIVE, Candidate, Territory
-from dealreg_conflict.matching import CANDIDATE_SIMILARITY
+from dealreg_conflict.matching import name_keys
 from dealreg_shared.db import Conn
 
 # the active statuses are written out as the partial indexes' predicate, verbatim, so the planner uses them
@@ -20,7 +20,7 @@ _CANDIDATES_SQL = (
     "and (protected_until is null or protected_until > $5) and ("
     "  customer_key = $1"
     "  or registrable_domain = $2"
-    "  or (country = $3 and name_norm <> '' and name_norm % $4)"
+    "  or (name_keys && $4::text[] and country = $3)"
     ") order by vetted_at"
 )
 assert all(f"'{s}'" in _CANDIDATES_SQL for s in ACTIVE)
@@ -48,17 +48,9 @@ def _candidate(r: asyncpg.Record) -> Candidate:
 async def get_active_candidates(
     conn: Conn, *, customer_key: str, domain: str | None, country: str, name_norm: str, now: datetime
 ) -> list[Candidate]:
-    """Active registrations that may be the same customer: same key, same domain, or a similar name in the
-    country (pg_trgm's `%` through the partial GIN index). The domain rules decide which really are."""
-    await conn.execute("select set_config('pg_trgm.similarity_threshold', $1, true)", str(CANDIDATE_SIMILARITY))
-    rows = await conn.fetch(
-        _CANDIDATES_SQL,
-        customer_key,
-        domain,
-        country,
-        name_norm,
-        now,
-    )
+    """Active registrations that may be the same customer: same customer key, same domain, or a shared name
+    key in the country, each through its partial index. The domain rules decide which really are."""
+    rows = await conn.fetch(_CANDIDATES_SQL, customer_key, domain, country, sorted(name_keys(name_norm, country)), now)
     return [_candidate(r) for r in rows]
 
 
@@ -109,9 +101,9 @@ async def insert_registration(
 ) -> None:
     await conn.execute(
         "insert into registrations (registration_id, partner_id, customer_key, registrable_domain, company_name, "
-        "name_norm, country, product_lines, region, status, reason_code, protected_until, expiring_from, "
+        "name_norm, name_keys, country, product_lines, region, status, reason_code, protected_until, expiring_from, "
         "review_due_at, decided_at, decided_by, data) "
-        "values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17::jsonb)",
+        "values ($1,$2,$3,$4,$5,$6,$18,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17::jsonb)",
         registration_id,
         partner_id,
         customer_key,
@@ -129,6 +121,7 @@ async def insert_registration(
         decided_at,
         decided_by,
         json.dumps(data),
+        sorted(name_keys(name_norm, country)),
     )
 
 

@@ -18,9 +18,8 @@ from dealreg_conflict.clock import Clock
 from dealreg_conflict.policies import Policies
 from dealreg_conflict.settings import ConflictSettings
 from dealreg_shared.contracts import ReasonCode, Status
-from dealreg_shared.db import Conn
+from dealreg_shared.db import Conn, Pool
 from dealreg_shared.outbox import Outbox, insert_outbox
-from dealreg_shared.runtime import ServiceRuntime
 from dealreg_shared.statuses import emit_status
 
 log = structlog.get_logger(__name__)
@@ -30,9 +29,10 @@ Step = Callable[[Conn, Outbox, datetime], Awaitable[int]]
 
 class Sweeper:
     def __init__(
-        self, *, runtime: ServiceRuntime, clock: Clock, policies: Policies, settings: ConflictSettings
+        self, *, pool: Callable[[], Pool], service: str, clock: Clock, policies: Policies, settings: ConflictSettings
     ) -> None:
-        self.runtime = runtime
+        self.pool = pool  # the runtime's, which exists only once the service has started
+        self.service = service
         self.clock = clock
         self.policies = policies
         self.interval_s = settings.sweep_interval_s
@@ -54,8 +54,8 @@ class Sweeper:
         for name, step in (("expired", self._expire), ("expiring", self._remind), ("escalated", self._escalate)):
             done[name] = 0
             while True:  # batch after batch until nothing is due
-                async with self.runtime.pool.acquire() as conn, conn.transaction():
-                    outbox = Outbox(service=self.runtime.service)
+                async with self.pool().acquire() as conn, conn.transaction():
+                    outbox = Outbox(service=self.service)
                     count = await step(conn, outbox, await self.clock.now(conn))
                     await insert_outbox(conn, outbox.records)
                 done[name] += count

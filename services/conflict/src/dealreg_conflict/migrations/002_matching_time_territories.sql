@@ -1,16 +1,10 @@
--- Conflict deepened: name matching through a trigram index, blocking-key locks, time (expiry, escalation),
+-- Conflict deepened: name matching through blocking keys, locks on them, time (expiry, escalation),
 -- exclusive territories and a clock tests can move.
-do $$
-begin
-    if not exists (select 1 from pg_extension where extname = 'pg_trgm') then
-        raise exception 'pg_trgm is missing: the set-up (python -m dealreg_devstack up, or the compose setup '
-                        'container) creates it as superuser in schema conflict';
-    end if;
-end $$;
 
 alter table registrations
     add column registrable_domain text,
     add column name_norm          text not null default '',
+    add column name_keys          text[] not null default '{}',  -- matching.name_keys: find and lock by these
     add column extended_days      int not null default 0,
     add column decided_at         timestamptz,          -- by the service's clock: when it got its status
     add column expiring_from      timestamptz,          -- approved: when the `expiring` reminder is due
@@ -21,7 +15,9 @@ alter table registrations
 -- every lookup for a new registration goes through one of these, never a scan of all registrations
 create index registrations_active_by_domain on registrations (registrable_domain)
     where status in ('under_review', 'approved', 'expiring') and registrable_domain is not null;
-create index registrations_active_by_name on registrations using gin (name_norm conflict.gin_trgm_ops)
+-- each key is specific (a name, its words sorted, the name less one letter): a lookup reads a few short
+-- posting lists whatever the number of registrations, unlike trigrams, whose lists grow with it
+create index registrations_active_by_name_key on registrations using gin (name_keys)
     where status in ('under_review', 'approved', 'expiring');
 -- the sweeper's three questions, each answered from a small partial index
 create index registrations_expiring_due on registrations (expiring_from) where status = 'approved';
@@ -52,8 +48,8 @@ create table clock_offset (
 insert into clock_offset default values;
 
 -- Serialize decisions that could be about the same customer: one advisory lock per blocking key (the
--- registrable domain, the name's trigrams within its country), always taken in ascending order so that two
--- transactions never wait for each other in a circle.
+-- customer key, the registrable domain, the name's keys within its country), always taken in ascending order
+-- so that two transactions never wait for each other in a circle.
 create function lock_blocking_keys(keys text[]) returns void language plpgsql as $$
 declare
     k bigint;
