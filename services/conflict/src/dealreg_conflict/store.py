@@ -13,15 +13,19 @@ from dealreg_conflict.domain import ACTIVE, Candidate, Territory
 from dealreg_conflict.matching import name_keys
 from dealreg_shared.db import Conn
 
-# the active statuses are written out as the partial indexes' predicate, verbatim, so the planner uses them
+# one index probe per way of being the same customer; the active statuses are written out as the partial
+# indexes' predicate, verbatim, so the planner uses them
 _CANDIDATES_SQL = (
-    "select registration_id, partner_id, customer_key, product_lines, status, registrable_domain, name_norm, "
-    "country, region from registrations where status in ('under_review', 'approved', 'expiring') "
-    "and (protected_until is null or protected_until > $5) and ("
-    "  customer_key = $1"
-    "  or registrable_domain = $2"
-    "  or (name_keys && $4::text[] and country = $3)"
-    ") order by vetted_at"
+    "with ids as ("
+    "  select registration_id from registrations"
+    "   where customer_key = $1 and status in ('under_review', 'approved', 'expiring')"
+    "  union select registration_id from registrations"
+    "   where registrable_domain = $2 and status in ('under_review', 'approved', 'expiring')"
+    "  union select registration_id from name_keys where key = any($3::text[])"
+    ") select registration_id, partner_id, customer_key, product_lines, status, registrable_domain, name_norm, "
+    "country, region from registrations join ids using (registration_id) "
+    "where status in ('under_review', 'approved', 'expiring') and (protected_until is null or protected_until > $4) "
+    "order by vetted_at"
 )
 assert all(f"'{s}'" in _CANDIDATES_SQL for s in ACTIVE)
 
@@ -50,7 +54,7 @@ async def get_active_candidates(
 ) -> list[Candidate]:
     """Active registrations that may be the same customer: same customer key, same domain, or a shared name
     key in the country, each through its partial index. The domain rules decide which really are."""
-    rows = await conn.fetch(_CANDIDATES_SQL, customer_key, domain, country, sorted(name_keys(name_norm, country)), now)
+    rows = await conn.fetch(_CANDIDATES_SQL, customer_key, domain, sorted(name_keys(name_norm, country)), now)
     return [_candidate(r) for r in rows]
 
 
@@ -101,9 +105,9 @@ async def insert_registration(
 ) -> None:
     await conn.execute(
         "insert into registrations (registration_id, partner_id, customer_key, registrable_domain, company_name, "
-        "name_norm, name_keys, country, product_lines, region, status, reason_code, protected_until, expiring_from, "
+        "name_norm, country, product_lines, region, status, reason_code, protected_until, expiring_from, "
         "review_due_at, decided_at, decided_by, data) "
-        "values ($1,$2,$3,$4,$5,$6,$18,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17::jsonb)",
+        "values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17::jsonb)",
         registration_id,
         partner_id,
         customer_key,
@@ -121,8 +125,13 @@ async def insert_registration(
         decided_at,
         decided_by,
         json.dumps(data),
-        sorted(name_keys(name_norm, country)),
     )
+    if status in ACTIVE:
+        await conn.execute(
+            "insert into name_keys (key, registration_id) select unnest($1::text[]), $2 on conflict do nothing",
+            sorted(name_keys(name_norm, country)),
+            registration_id,
+        )
 
 
 async def get_registration(conn: Conn, registration_id: UUID) -> asyncpg.Record | None:
@@ -155,6 +164,8 @@ async def mark_status(
         decided_at,
         extended_days,
     )
+    if status not in ACTIVE:  # a rejected or expired registration is nobody's match any more
+        await conn.execute("delete from name_keys where registration_id = $1", UUID(str(registration_id)))
 
 
 async def insert_opportunity(conn: Conn, *, opportunity_id: UUID, registration_id: UUID, customer_key: str) -> bool:

@@ -4,7 +4,6 @@
 alter table registrations
     add column registrable_domain text,
     add column name_norm          text not null default '',
-    add column name_keys          text[] not null default '{}',  -- matching.name_keys: find and lock by these
     add column extended_days      int not null default 0,
     add column decided_at         timestamptz,          -- by the service's clock: when it got its status
     add column expiring_from      timestamptz,          -- approved: when the `expiring` reminder is due
@@ -15,10 +14,15 @@ alter table registrations
 -- every lookup for a new registration goes through one of these, never a scan of all registrations
 create index registrations_active_by_domain on registrations (registrable_domain)
     where status in ('under_review', 'approved', 'expiring') and registrable_domain is not null;
--- each key is specific (a name, its words sorted, the name less one letter): a lookup reads a few short
--- posting lists whatever the number of registrations, unlike trigrams, whose lists grow with it
-create index registrations_active_by_name_key on registrations using gin (name_keys)
-    where status in ('under_review', 'approved', 'expiring');
+-- the blocking keys of active registrations' names (matching.name_keys), kept only while they are active:
+-- each key names one spelling, so a lookup is a few b-tree probes whatever the number of registrations
+-- (unlike trigrams, whose posting lists grow with the table), and the planner knows each key is rare
+create table name_keys (
+    key             text not null,
+    registration_id uuid not null references registrations on delete cascade,
+    primary key (key, registration_id)
+);
+create index name_keys_by_registration on name_keys (registration_id);
 -- the sweeper's three questions, each answered from a small partial index
 create index registrations_expiring_due on registrations (expiring_from) where status = 'approved';
 create index registrations_protection_due on registrations (protected_until) where status in ('approved', 'expiring');
