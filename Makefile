@@ -48,6 +48,17 @@ status: deps     ## what of the local stack runs
 clean: down      ## stop the stack and delete its data, logs and the cached Kafka jars
 	rm -rf .dealreg
 
-.PHONY: bench-intake
+.PHONY: bench bench-intake bench-conflict bench-notify
+bench: deps      ## the whole pipeline: throughput, latency, per-stage rates, memory, beside the relay and database ceilings
+	$(RUN) python -m dealreg_devstack.bench
+
 bench-intake: deps  ## intake's throughput on valid signed submissions (records/s), intake alone on the local stack
 	$(RUN) python -m dealreg_devstack.bench_intake
+
+bench-conflict: up  ## conflict: name-matching precision/recall, decision time at 10k and 1M active registrations
+	$(RUN) python -m dealreg_conflict.evaluation
+	DEALREG_ADMIN_DATABASE_URL="$$($(RUN) python -c 'from dealreg_devstack.postgres_local import layout; from dealreg_devstack.provision import on_database; print(on_database(layout().admin_dsn, "dealreg"))')" \
+		$(RUN) python -m dealreg_conflict.benchmark
+
+bench-notify: deps  ## notifications delivered per second to local SMTP and webhook sinks
+	$(RUN) python -m dealreg_devstack.bench_notify

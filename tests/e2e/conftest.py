@@ -6,6 +6,7 @@ import itertools
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,14 @@ from dealreg_devstack.provision import SERVICES, Stack
 from dealreg_devstack.scenario import ScenarioPartner, new_partner, onboard
 from dealreg_devstack.sinks import ReceivedHook, SmtpSink, WebhookSink
 from dealreg_shared.kafka import make_producer
+from dealreg_shared.topics import OPPORTUNITIES, REGISTRATION_STATUS
 from tests.conftest import unique
+from tests.e2e.conflict_support import Tail, conflict_env, set_clock_offset
 
 _replicas = itertools.count(1)
 MANAGER = "channel-managers@vendor.example"
-# the configuration file every service the tests start reads: intake's test tiers, the vetting program
+# the configuration file every service the tests start reads: intake's tiers, the vetting program, conflict's
+# regions
 CONFIG_FILE = Path(__file__).with_name("config.toml")
 WEBHOOK_SECRET = "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXdlYmhvb2tzLW9ubHk="
 
@@ -111,6 +115,7 @@ async def pipeline(stack: Stack) -> AsyncIterator[Pipeline]:
     }
     service_env = {s: {"DEALREG_CONFIG_FILE": str(CONFIG_FILE)} for s in SERVICES}
     service_env["notify"].update(notify_env)
+    service_env["conflict"].update(conflict_env())  # the same file, and a clock the tests can move
     services = await start_all(stack, log_dir=log_dir, extra_env=service_env)
     producer = make_producer(stack.kafka_bootstrap, client_id="tests-e2e")
     await producer.start()
@@ -121,3 +126,39 @@ async def pipeline(stack: Stack) -> AsyncIterator[Pipeline]:
         stop_all(services)
         await smtp.stop()
         await hooks.stop()
+
+
+@dataclass
+class Conflict:
+    """Two conflict replicas on the real stack (any other conflict process runs with the same settings), a
+    producer for their input, and tails of what they publish."""
+
+    stack: Stack
+    replicas: list[ServiceProcess]
+    producer: AIOKafkaProducer
+    statuses: Tail
+    opportunities: Tail
+
+
+@pytest.fixture(scope="session")
+async def conflict(stack: Stack) -> AsyncIterator[Conflict]:
+    log_dir = Path(tempfile.mkdtemp(prefix="dealreg-conflict-logs-"))
+    replicas = [start_service(stack, "conflict", log_dir=log_dir, extra_env=conflict_env(), replica=i) for i in (1, 2)]
+    producer = make_producer(stack.kafka_bootstrap, client_id="tests-conflict")
+    statuses, opportunities = (
+        Tail(stack.kafka_bootstrap, REGISTRATION_STATUS),
+        Tail(stack.kafka_bootstrap, OPPORTUNITIES),
+    )
+    try:
+        await wait_ready(replicas)  # their migrations are applied
+        await set_clock_offset(stack.admin_dealreg_dsn, timedelta(0))  # whatever an interrupted run left
+        await producer.start()
+        await statuses.start()
+        await opportunities.start()
+        yield Conflict(stack, replicas, producer, statuses, opportunities)
+    finally:
+        await statuses.stop()
+        await opportunities.stop()
+        await producer.stop()
+        for replica in replicas:
+            replica.stop()

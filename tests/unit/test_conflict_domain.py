@@ -160,3 +160,122 @@ def test_manual_approval_still_rejects_a_first_come_conflict() -> None:
 def test_only_an_approved_outcome_creates_an_opportunity() -> None:
     for status in Status:
         assert Outcome(status, "m").creates_opportunity is (status == Status.APPROVED)
+
+
+# matching customers, territories, managers' decisions, locks (the deepened rules)
+
+from dealreg_conflict.domain import (  # noqa: E402
+    Match,
+    Territory,
+    blocking_keys,
+    match_customer,
+    refuse_decision,
+)
+
+
+def _reg(
+    rid: str, partner: str, *, domain: str | None = None, name: str = "", country: str = "DE", region: str = "emea"
+) -> Candidate:
+    key = domain or f"name:{country.lower()}:{name}"
+    return Candidate(rid, partner, key, frozenset({"analytics"}), "approved", domain, name, country, region)
+
+
+def test_the_same_registrable_domain_is_the_same_customer_whatever_the_names() -> None:
+    assert match_customer(
+        _reg("a", "p", domain="contoso.de", name="contoso"), _reg("b", "q", domain="contoso.de", name="x")
+    ) == Match("domain")
+
+
+def test_two_different_domains_are_two_customers_even_with_identical_names() -> None:
+    assert (
+        match_customer(_reg("a", "p", domain="a.de", name="phoenix"), _reg("b", "q", domain="b.de", name="phoenix"))
+        is None
+    )
+
+
+def test_without_a_domain_on_one_side_names_decide_within_a_country() -> None:
+    with_domain = _reg("a", "p", domain="contoso.de", name="contoso pharmaceuticals")
+    assert match_customer(_reg("b", "q", name="contoso pharmaceutcals"), with_domain) == Match(
+        "name", pytest.approx(97.8, abs=0.1)
+    )
+    assert match_customer(_reg("b", "q", name="contoso pharmaceuticals", country="AT"), with_domain) is None
+    assert match_customer(_reg("b", "q", name="contoso digital"), with_domain) is None
+
+
+def test_registrations_that_can_match_share_a_blocking_key() -> None:
+    pairs = [
+        (_reg("a", "p", domain="contoso.de", name="contoso"), _reg("b", "q", domain="contoso.de", name="other")),
+        (_reg("a", "p", domain="contoso.de", name="contoso pharma"), _reg("b", "q", name="contoso pharmaa")),
+        (_reg("a", "p", name="wide world importers"), _reg("b", "q", name="world wide importers")),
+    ]
+    for a, b in pairs:
+        assert match_customer(a, b) is not None
+        assert set(blocking_keys(a)) & set(blocking_keys(b))
+
+
+TERRITORY = Territory("t1", "p-holder", "analytics", NOW - timedelta(days=1), NOW + timedelta(days=10), country="NZ")
+
+
+def test_another_partners_registration_inside_a_territory_is_rejected_under_a_reject_policy() -> None:
+    reg = _reg("r", "p-other", name="kiwi", country="NZ", region="apac")
+    outcome = decide(reg, [], FIRST_COME, NOW, [TERRITORY])
+    assert (outcome.status, outcome.reason_code) == (Status.REJECTED, ReasonCode.EXCLUSIVE_TERRITORY)
+    assert outcome.manager_detail["territory_partner_id"] == "p-holder"
+    assert "p-holder" not in outcome.partner_message
+
+
+def test_a_territory_is_held_for_review_under_a_review_policy_and_the_partner_hears_nothing_of_it() -> None:
+    policy = Policy(90, "first_come", "auto", 90, territory_conflict="review")
+    outcome = decide(_reg("r", "p-other", name="kiwi", country="NZ"), [], policy, NOW, [TERRITORY])
+    assert (outcome.status, outcome.reason_code) == (Status.UNDER_REVIEW, None)
+    assert outcome.manager_detail["held_for"] == "exclusive_territory"
+    assert "territory" not in outcome.partner_message
+
+
+def test_a_territory_binds_neither_its_holder_nor_other_lines_nor_other_places_nor_after_its_end() -> None:
+    assert (
+        decide(_reg("r", "p-holder", name="kiwi", country="NZ"), [], FIRST_COME, NOW, [TERRITORY]).status == "approved"
+    )
+    assert decide(_reg("r", "p-x", name="kiwi", country="AU"), [], FIRST_COME, NOW, [TERRITORY]).status == "approved"
+    other_line = Candidate("r", "p-x", "k", frozenset({"storage"}), country="NZ")
+    assert decide(other_line, [], FIRST_COME, NOW, [TERRITORY]).status == "approved"
+    later = NOW + timedelta(days=10)
+    assert decide(_reg("r", "p-x", name="kiwi", country="NZ"), [], FIRST_COME, later, [TERRITORY]).status == "approved"
+
+
+def test_a_region_territory_covers_every_country_of_the_region() -> None:
+    region_wide = Territory("t2", "p-holder", "analytics", NOW, NOW + timedelta(days=5), region="apac")
+    outcome = decide(_reg("r", "p-x", name="kiwi", country="JP", region="apac"), [], FIRST_COME, NOW, [region_wide])
+    assert outcome.reason_code == ReasonCode.EXCLUSIVE_TERRITORY
+
+
+def test_duplicate_of_own_comes_before_a_territory() -> None:
+    own = _reg("earlier", "p-x", name="kiwi", country="NZ")
+    outcome = decide(_reg("r", "p-x", name="kiwi", country="NZ"), [own], FIRST_COME, NOW, [TERRITORY])
+    assert outcome.reason_code == ReasonCode.DUPLICATE_OF_OWN
+
+
+def _refusal(
+    decision: str, status: str | None, *, until: datetime | None = None, used: int = 0, days: int | None = None
+) -> str | None:
+    return refuse_decision(
+        decision, status=status, protected_until=until, extended_days=used, extend_days=days, policy=REVIEW, now=NOW
+    )
+
+
+@pytest.mark.parametrize("status", ["approved", "expiring", "rejected", "expired"])
+def test_approve_and_reject_apply_only_under_review(status: str) -> None:
+    assert _refusal("approve", "under_review") is None and _refusal("reject", "under_review") is None
+    assert _refusal("approve", status) == f"registration is {status}, not under review"
+    assert _refusal("reject", status) == f"registration is {status}, not under review"
+
+
+def test_extend_applies_to_protected_registrations_within_the_total_cap() -> None:
+    until = NOW + timedelta(days=3)
+    assert _refusal("extend", "approved", until=until, days=90) is None
+    assert _refusal("extend", "expiring", until=until, used=80, days=10) is None
+    assert "1 to 10 days" in (_refusal("extend", "expiring", until=until, used=80, days=11) or "")
+    assert "not protected" in (_refusal("extend", "under_review", days=1) or "")
+    assert "not protected" in (_refusal("extend", "expired", until=NOW - timedelta(days=1), days=1) or "")
+    assert "lapsed" in (_refusal("extend", "approved", until=NOW, days=1) or "")
+    assert _refusal("extend", None, days=1) == "unknown registration"

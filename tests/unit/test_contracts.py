@@ -262,6 +262,18 @@ SAMPLES: dict[EventType, BaseModel] = {
             "occurred_at": "2026-11-24T08:00:00Z",
         }
     ),
+    EventType.TERRITORY_GRANTED: r.TerritoryGranted.model_validate(
+        {
+            "territory_id": "t-northwind-nz-analytics",
+            "partner_id": "p-northwind-0b7e2f",
+            "product_line": "analytics",
+            "country": "NZ",
+            "starts_at": "2026-12-01T00:00:00Z",
+            "ends_at": "2027-06-01T00:00:00Z",
+            "manager_id": "maria.rossi@vendor.example",
+            "reason": "launch partner for New Zealand",
+        }
+    ),
     EventType.PARTNER_APPLICATION_SUBMITTED: p.PartnerApplicationSubmitted.model_validate(APPLICATION),
     EventType.PARTNER_APPLICATION_VETTED: p.PartnerApplicationVetted.model_validate(
         {

@@ -118,6 +118,14 @@ def test_an_escalation_goes_to_the_region_lead_and_not_to_the_partner(directory:
     assert all("Escalation" in n.subject for n in notified)
 
 
+def test_conflicts_overdue_review_is_routed_as_an_escalation_to_the_lead(directory: Directory) -> None:
+    """What conflict's sweeper publishes: under_review, reason review_overdue, the lead named in the detail."""
+    overdue = _status(region="emea", reason="review_overdue", manager_detail={"escalated_to": "anna@vendor.example"})
+    notified = route_status(overdue, NORTHWIND, directory)
+    assert {n.recipient for n in notified} == {"manager:anna", "manager:lee"}
+    assert all("Escalation" in n.subject for n in notified)
+
+
 def test_a_region_without_lead_escalates_to_its_channel_managers(directory: Directory) -> None:
     escalated = _status(region="amer", manager_detail={"escalated": True})
     assert "manager:amer-bot" in {n.recipient for n in route_status(escalated, None, directory)}

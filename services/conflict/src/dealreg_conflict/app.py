@@ -2,38 +2,40 @@
 
 from __future__ import annotations
 
-import json
+import os
+import socket
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import structlog
 from faststream import FastStream
 
 from dealreg_conflict import store
-from dealreg_conflict.domain import Candidate, Outcome, Policy, decide, detect_conflicts
-from dealreg_conflict.settings import ConflictSettings
-from dealreg_shared.consumer import Incoming
-from dealreg_shared.contracts import (
-    DecisionRefused,
-    EventType,
-    OpportunityCreated,
-    ReasonCode,
-    RegistrationDecided,
-    RegistrationVetted,
-    Status,
+from dealreg_conflict.clock import Clock
+from dealreg_conflict.domain import (
+    Candidate,
+    blocking_keys,
+    decide,
+    detect_conflicts,
+    expiring_from,
+    review_due,
 )
+from dealreg_conflict.managers import ManagerDecisions
+from dealreg_conflict.matching import clean_company_name
+from dealreg_conflict.policies import ConflictConfig, Policies
+from dealreg_conflict.settings import ConflictSettings
+from dealreg_conflict.sweeper import Sweeper
+from dealreg_shared.config import load_section_or_exit
+from dealreg_shared.consumer import Incoming, PoisonRecord
+from dealreg_shared.contracts import EventType, OpportunityCreated, RegistrationVetted, Status
 from dealreg_shared.db import Conn
-from dealreg_shared.envelope import utcnow
+from dealreg_shared.domains import registrable_domain
 from dealreg_shared.outbox import Outbox
+from dealreg_shared.regions import parse_regions
 from dealreg_shared.runtime import ServiceRuntime
 from dealreg_shared.statuses import emit_status
-from dealreg_shared.topics import (
-    OPPORTUNITIES,
-    REGISTRATION_DECISIONS,
-    REGISTRATION_STATUS,
-    REGISTRATIONS_VETTED,
-)
+from dealreg_shared.topics import OPPORTUNITIES, REGISTRATION_DECISIONS, REGISTRATIONS_VETTED
 
 SERVICE = "conflict"
 log = structlog.get_logger(__name__)
@@ -59,51 +61,73 @@ def emit_opportunity(outbox: Outbox, data: dict[str, Any], protected_until: date
     )
 
 
+async def create_opportunity(
+    conn: Conn, outbox: Outbox, *, registration_id: uuid.UUID, customer_key: str, data: dict[str, Any], until: datetime
+) -> None:
+    """Exactly one opportunity.created per approved registration, whatever is replayed."""
+    opportunity_id = uuid.uuid5(uuid.NAMESPACE_URL, f"dealreg:opportunity:{registration_id}")
+    if await store.insert_opportunity(
+        conn, opportunity_id=opportunity_id, registration_id=registration_id, customer_key=customer_key
+    ):
+        emit_opportunity(outbox, data, until)
+
+
+def candidate_of(reg: RegistrationVetted) -> Candidate:
+    return Candidate(
+        str(reg.registration_id),
+        reg.partner_id,
+        reg.customer_key,
+        frozenset(reg.opportunity.product_lines),
+        "new",
+        reg.registrable_domain or registrable_domain(reg.customer.domain),
+        clean_company_name(reg.customer.company_name),
+        reg.customer.country,
+        reg.region,
+    )
+
+
 def build_app(settings: ConflictSettings) -> FastStream:
     runtime = ServiceRuntime(service=SERVICE, settings=settings, package="dealreg_conflict")
-    policy = Policy(settings.protection_days, settings.resolution, settings.approval, settings.extension_cap_days)
-
-    async def approve(
-        conn: Conn,
-        outbox: Outbox,
-        reg_id: uuid.UUID,
-        customer_key: str,
-        data: dict[str, Any],
-        protected_until: datetime,
-    ) -> None:
-        opportunity_id = uuid.uuid5(uuid.NAMESPACE_URL, f"dealreg:opportunity:{reg_id}")
-        if await store.insert_opportunity(
-            conn, opportunity_id=opportunity_id, registration_id=reg_id, customer_key=customer_key
-        ):
-            emit_opportunity(outbox, data, protected_until)
+    config = load_section_or_exit(settings.config_file, SERVICE, ConflictConfig, service=SERVICE)
+    policies = Policies(config, settings)
+    clock = Clock(controllable=settings.controllable_clock)
+    replica = f"{socket.gethostname()}:{os.getpid()}"  # which replica decided: for operators and the race test
+    managers = ManagerDecisions(policies=policies, clock=clock, regions=parse_regions(settings.regions))
 
     async def on_registration_vetted(conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
         reg = RegistrationVetted.model_validate(incoming.event.data)
-        await store.lock_customer(conn, reg.customer_key)
+        new = candidate_of(reg)
+        # every replica deciding about a registration that could be this customer waits here
+        await store.lock_blocking_keys(conn, blocking_keys(new))
         if await store.registration_exists(conn, reg.registration_id):
             return
-        now = utcnow()
-        new = Candidate(
-            str(reg.registration_id),
-            reg.partner_id,
-            reg.customer_key,
-            frozenset(reg.opportunity.product_lines),
+        now = await clock.now(conn)
+        policy = policies.of(reg.region)
+        active = await store.get_active_candidates(
+            conn, customer_key=new.customer_key, domain=new.domain, country=new.country, name_norm=new.name, now=now
         )
-        conflicts = detect_conflicts(new, await store.get_active_for_customer(conn, reg.customer_key, now))
-        outcome: Outcome = decide(new, conflicts, policy, now)
+        territories = await store.get_active_territories(conn, product_lines=reg.opportunity.product_lines, now=now)
+        outcome = decide(new, detect_conflicts(new, active), policy, now, territories)
         data = reg.model_dump(mode="json")
+        until = outcome.protected_until
         await store.insert_registration(
             conn,
             registration_id=reg.registration_id,
             partner_id=reg.partner_id,
             customer_key=reg.customer_key,
+            registrable_domain=new.domain,
             company_name=reg.customer.company_name,
-            country=reg.customer.country,
+            name_norm=new.name,
+            country=new.country,
             product_lines=reg.opportunity.product_lines,
             region=reg.region,
             status=outcome.status,
             reason_code=outcome.reason_code,
-            protected_until=outcome.protected_until,
+            protected_until=until,
+            expiring_from=expiring_from(until, policy) if until else None,
+            review_due_at=review_due(now, policy) if outcome.status == Status.UNDER_REVIEW else None,
+            decided_at=now,
+            decided_by=replica,
             data=data,
         )
         emit_status(
@@ -114,102 +138,34 @@ def build_app(settings: ConflictSettings) -> FastStream:
             stage="conflict",
             reason_code=outcome.reason_code,
             partner_message=outcome.partner_message,
-            manager_detail=outcome.manager_detail,
-            protected_until=outcome.protected_until,
+            manager_detail={**outcome.manager_detail, "region": reg.region},
+            protected_until=until,
             customer_name=reg.customer.company_name,
             region=reg.region,
         )
-        if outcome.creates_opportunity and outcome.protected_until is not None:
-            await approve(conn, outbox, reg.registration_id, reg.customer_key, data, outcome.protected_until)
+        if outcome.creates_opportunity and until is not None:
+            await create_opportunity(
+                conn, outbox, registration_id=reg.registration_id, customer_key=reg.customer_key, data=data, until=until
+            )
         log.info(
             "registration_decided",
             registration_id=str(reg.registration_id),
             status=outcome.status,
             reason_code=outcome.reason_code,
+            candidates=len(active),
         )
 
     async def on_registration_decided(conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
-        decided = RegistrationDecided.model_validate(incoming.event.data)
-        row = await store.get_registration(conn, decided.registration_id)
-        refusal = _refusal(decided, row, policy)
-        if refusal is not None or row is None:
-            outbox.emit(
-                REGISTRATION_STATUS,
-                key=str(decided.registration_id),
-                type=EventType.DECISION_REFUSED,
-                data=DecisionRefused(
-                    decision_id=decided.decision_id,
-                    subject_id=str(decided.registration_id),
-                    decision=decided.decision,
-                    reason=refusal or "",
-                    occurred_at=utcnow(),
-                ),
-                correlation_id=str(decided.registration_id),
-            )
-            return
-        await store.lock_customer(conn, row["customer_key"])
-        now = utcnow()
-        common = {
-            "registration_id": decided.registration_id,
-            "partner_id": row["partner_id"],
-            "stage": "conflict",
-            "customer_name": row["company_name"],
-            "region": row["region"],
-        }
-        detail = {"manager_id": decided.manager_id, "reason": decided.reason}
-        if decided.decision == "approve":
-            until = now + timedelta(days=policy.protection_days)
-            await store.mark_status(conn, decided.registration_id, status=Status.APPROVED, protected_until=until)
-            emit_status(
-                outbox,
-                status=Status.APPROVED,
-                protected_until=until,
-                manager_detail=detail,
-                partner_message=f"Your registration is approved and protected until {until.date()}.",
-                **common,
-            )
-            await approve(conn, outbox, decided.registration_id, row["customer_key"], json.loads(row["data"]), until)
-        elif decided.decision == "reject":
-            await store.mark_status(
-                conn,
-                decided.registration_id,
-                status=Status.REJECTED,
-                reason_code=ReasonCode.REJECTED_BY_MANAGER,
-            )
-            emit_status(
-                outbox,
-                status=Status.REJECTED,
-                reason_code=ReasonCode.REJECTED_BY_MANAGER,
-                partner_message="Your registration was not accepted by the channel team.",
-                manager_detail=detail,
-                **common,
-            )
+        """Managers' decisions on registrations, and their grants of exclusive territories."""
+        if incoming.event.type == EventType.TERRITORY_GRANTED:
+            await managers.grant_territory(conn, incoming, outbox)
+        elif incoming.event.type == EventType.REGISTRATION_DECIDED:
+            await managers.decide(conn, incoming, outbox, create_opportunity)
         else:
-            until = row["protected_until"] + timedelta(days=decided.extend_days or 0)
-            await store.mark_status(conn, decided.registration_id, status=Status.APPROVED, protected_until=until)
-            emit_status(
-                outbox,
-                status=Status.APPROVED,
-                protected_until=until,
-                manager_detail=detail,
-                partner_message=f"Your registration's protection was extended until {until.date()}.",
-                **common,
-            )
+            raise PoisonRecord(f"{incoming.event.type} is not a decision conflict takes")
 
     runtime.subscribe(REGISTRATIONS_VETTED, on_registration_vetted)
     runtime.subscribe(REGISTRATION_DECISIONS, on_registration_decided)
+    sweeper = Sweeper(pool=lambda: runtime.pool, service=SERVICE, clock=clock, policies=policies, settings=settings)
+    runtime.add_background("sweeper", sweeper.run)
     return runtime.app()
-
-
-def _refusal(decided: RegistrationDecided, row: Any, policy: Policy) -> str | None:
-    """Why a manager's decision cannot apply, or None when it can."""
-    if row is None:
-        return "unknown registration"
-    if decided.decision in ("approve", "reject") and row["status"] != "under_review":
-        return f"registration is {row['status']}, not under review"
-    if decided.decision == "extend":
-        if row["status"] not in ("approved", "expiring") or row["protected_until"] is None:
-            return f"registration is {row['status']}, not protected"
-        if not decided.extend_days or decided.extend_days > policy.extension_cap_days:
-            return f"extension must be 1 to {policy.extension_cap_days} days"
-    return None

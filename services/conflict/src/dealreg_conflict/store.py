@@ -9,30 +9,70 @@ from uuid import UUID
 
 import asyncpg
 
-from dealreg_conflict.domain import Candidate
+from dealreg_conflict.domain import ACTIVE, Candidate, Territory
+from dealreg_conflict.matching import name_keys
 from dealreg_shared.db import Conn
 
+# one index probe per way of being the same customer; the active statuses are written out as the partial
+# indexes' predicate, verbatim, so the planner uses them
+_CANDIDATES_SQL = (
+    "with ids as ("
+    "  select registration_id from registrations"
+    "   where customer_key = $1 and status in ('under_review', 'approved', 'expiring')"
+    "  union select registration_id from registrations"
+    "   where registrable_domain = $2 and status in ('under_review', 'approved', 'expiring')"
+    "  union select registration_id from name_keys where key = any($3::text[])"
+    ") select registration_id, partner_id, customer_key, product_lines, status, registrable_domain, name_norm, "
+    "country, region from registrations join ids using (registration_id) "
+    "where status in ('under_review', 'approved', 'expiring') and (protected_until is null or protected_until > $4) "
+    "order by vetted_at"
+)
+assert all(f"'{s}'" in _CANDIDATES_SQL for s in ACTIVE)
 
-async def lock_customer(conn: Conn, customer_key: str) -> None:
+
+async def lock_blocking_keys(conn: Conn, keys: list[str]) -> None:
     """Serialize deciding about one customer across all replicas until this transaction ends."""
-    await conn.execute("select pg_advisory_xact_lock(hashtext('conflict.customer:' || $1))", customer_key)
+    await conn.execute("select lock_blocking_keys($1::text[])", keys)
 
 
-async def get_active_for_customer(conn: Conn, customer_key: str, now: datetime) -> list[Candidate]:
+def _candidate(r: asyncpg.Record) -> Candidate:
+    return Candidate(
+        str(r["registration_id"]),
+        r["partner_id"],
+        r["customer_key"],
+        frozenset(r["product_lines"]),
+        r["status"],
+        r["registrable_domain"],
+        r["name_norm"],
+        r["country"],
+        r["region"],
+    )
+
+
+async def get_active_candidates(
+    conn: Conn, *, customer_key: str, domain: str | None, country: str, name_norm: str, now: datetime
+) -> list[Candidate]:
+    """Active registrations that may be the same customer: same customer key, same domain, or a shared name
+    key in the country, each through its partial index. The domain rules decide which really are."""
+    rows = await conn.fetch(_CANDIDATES_SQL, customer_key, domain, sorted(name_keys(name_norm, country)), now)
+    return [_candidate(r) for r in rows]
+
+
+async def get_active_territories(conn: Conn, *, product_lines: list[str], now: datetime) -> list[Territory]:
     rows = await conn.fetch(
-        "select registration_id, partner_id, customer_key, product_lines, status from registrations "
-        "where customer_key = $1 and status in ('under_review', 'approved', 'expiring') "
-        "and (protected_until is null or protected_until > $2) order by vetted_at",
-        customer_key,
+        "select * from territories where product_line = any($1::text[]) and ends_at > $2 and starts_at <= $2",
+        product_lines,
         now,
     )
     return [
-        Candidate(
-            str(r["registration_id"]),
+        Territory(
+            r["territory_id"],
             r["partner_id"],
-            r["customer_key"],
-            frozenset(r["product_lines"]),
-            r["status"],
+            r["product_line"],
+            r["starts_at"],
+            r["ends_at"],
+            r["region"],
+            r["country"],
         )
         for r in rows
     ]
@@ -48,33 +88,54 @@ async def insert_registration(
     registration_id: UUID,
     partner_id: str,
     customer_key: str,
+    registrable_domain: str | None,
     company_name: str,
+    name_norm: str,
     country: str,
     product_lines: list[str],
     region: str,
     status: str,
     reason_code: str | None,
     protected_until: datetime | None,
+    expiring_from: datetime | None,
+    review_due_at: datetime | None,
+    decided_at: datetime,
+    decided_by: str,
     data: dict[str, Any],
 ) -> None:
     await conn.execute(
-        "insert into registrations (registration_id, partner_id, customer_key, company_name, country, product_lines, "
-        "region, status, reason_code, protected_until, data) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11::jsonb)",
+        "insert into registrations (registration_id, partner_id, customer_key, registrable_domain, company_name, "
+        "name_norm, country, product_lines, region, status, reason_code, protected_until, expiring_from, "
+        "review_due_at, decided_at, decided_by, data) "
+        "values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17::jsonb)",
         registration_id,
         partner_id,
         customer_key,
+        registrable_domain,
         company_name,
+        name_norm,
         country,
         product_lines,
         region,
         status,
         reason_code,
         protected_until,
+        expiring_from,
+        review_due_at,
+        decided_at,
+        decided_by,
         json.dumps(data),
     )
+    if status in ACTIVE:
+        await conn.execute(
+            "insert into name_keys (key, registration_id) select unnest($1::text[]), $2 on conflict do nothing",
+            sorted(name_keys(name_norm, country)),
+            registration_id,
+        )
 
 
 async def get_registration(conn: Conn, registration_id: UUID) -> asyncpg.Record | None:
+    """The registration, row-locked until the transaction ends (a sweep or another decision waits)."""
     row: asyncpg.Record | None = await conn.fetchrow(
         "select * from registrations where registration_id = $1 for update", registration_id
     )
@@ -86,16 +147,25 @@ async def mark_status(
     registration_id: UUID | str,
     *,
     status: str,
+    decided_at: datetime,
     reason_code: str | None = None,
     protected_until: datetime | None = None,
+    expiring_from: datetime | None = None,
+    extended_days: int | None = None,
 ) -> None:
     await conn.execute(
-        "update registrations set status = $2, reason_code = $3, protected_until = $4 where registration_id = $1",
+        "update registrations set status = $2, reason_code = $3, protected_until = $4, expiring_from = $5, "
+        "decided_at = $6, extended_days = coalesce($7, extended_days) where registration_id = $1",
         UUID(str(registration_id)),
         status,
         reason_code,
         protected_until,
+        expiring_from,
+        decided_at,
+        extended_days,
     )
+    if status not in ACTIVE:  # a rejected or expired registration is nobody's match any more
+        await conn.execute("delete from name_keys where registration_id = $1", UUID(str(registration_id)))
 
 
 async def insert_opportunity(conn: Conn, *, opportunity_id: UUID, registration_id: UUID, customer_key: str) -> bool:
@@ -108,3 +178,60 @@ async def insert_opportunity(conn: Conn, *, opportunity_id: UUID, registration_i
         customer_key,
     )
     return bool(inserted)
+
+
+async def insert_territory(conn: Conn, territory: Territory, *, granted_by: str) -> bool:
+    """False when this territory id was granted before (a replayed grant changes nothing)."""
+    inserted = await conn.fetchval(
+        "insert into territories (territory_id, partner_id, region, country, product_line, starts_at, ends_at, "
+        "granted_by) values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (territory_id) do nothing returning true",
+        territory.territory_id,
+        territory.partner_id,
+        territory.region,
+        territory.country,
+        territory.product_line,
+        territory.starts_at,
+        territory.ends_at,
+        granted_by,
+    )
+    return bool(inserted)
+
+
+# the sweeper: each claims a batch of due rows, skipping those another replica (or a decision) holds
+
+
+async def claim_expired(conn: Conn, *, now: datetime, limit: int) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "select * from registrations where status in ('approved', 'expiring') and protected_until <= $1 "
+            "order by protected_until limit $2 for update skip locked",
+            now,
+            limit,
+        )
+    )
+
+
+async def claim_expiring(conn: Conn, *, now: datetime, limit: int) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "select * from registrations where status = 'approved' and expiring_from <= $1 "
+            "and protected_until > $1 order by expiring_from limit $2 for update skip locked",
+            now,
+            limit,
+        )
+    )
+
+
+async def claim_overdue_reviews(conn: Conn, *, now: datetime, limit: int) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "select * from registrations where status = 'under_review' and escalated_at is null "
+            "and review_due_at <= $1 order by review_due_at limit $2 for update skip locked",
+            now,
+            limit,
+        )
+    )
+
+
+async def mark_escalated(conn: Conn, registration_id: UUID, *, at: datetime) -> None:
+    await conn.execute("update registrations set escalated_at = $2 where registration_id = $1", registration_id, at)

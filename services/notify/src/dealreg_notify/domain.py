@@ -51,9 +51,9 @@ class Notification:
 
 
 def is_escalation(status: RegistrationStatusChanged) -> bool:
-    """A review that waited past the region's time: conflict marks it in the manager detail."""
+    """A review that waited past the region's time: conflict's sweeper says so with `review_overdue`."""
     detail = status.manager_detail
-    return bool(detail.get("escalated") or detail.get("escalation"))
+    return status.reason_code == ReasonCode.REVIEW_OVERDUE or bool(detail.get("escalated") or detail.get("escalation"))
 
 
 def competing_partner_ids(status: RegistrationStatusChanged) -> list[str]:

@@ -26,6 +26,7 @@ from dealreg_shared.contracts.registrations import (
     RegistrationStatusChanged,
     RegistrationSubmitted,
     RegistrationVetted,
+    TerritoryGranted,
 )
 
 __all__ = [
@@ -55,4 +56,5 @@ __all__ = [
     "RegistrationVetted",
     "Status",
     "TargetMarkets",
+    "TerritoryGranted",
 ]

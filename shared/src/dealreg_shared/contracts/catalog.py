@@ -26,6 +26,7 @@ from dealreg_shared.contracts.registrations import (
     RegistrationStatusChanged,
     RegistrationSubmitted,
     RegistrationVetted,
+    TerritoryGranted,
 )
 from dealreg_shared.topics import (
     OPPORTUNITIES,
@@ -58,6 +59,7 @@ MODELS: dict[EventType, type[BaseModel]] = {
     EventType.PARTNER_KEYS_UPDATED: PartnerKeysUpdated,
     EventType.PARTNER_DECIDED: PartnerDecided,
     EventType.PARTNER_APPLICATION_INVALID: PartnerApplicationInvalid,
+    EventType.TERRITORY_GRANTED: TerritoryGranted,
 }
 
 
@@ -95,7 +97,12 @@ CHANNELS: tuple[Channel, ...] = (
     Channel(REGISTRATIONS_SUBMITTED, (EventType.REGISTRATION_SUBMITTED,), ("partners",), ("intake",)),
     Channel(REGISTRATIONS_RECEIVED, (EventType.REGISTRATION_RECEIVED,), ("intake",), ("vetting",)),
     Channel(REGISTRATIONS_VETTED, (EventType.REGISTRATION_VETTED,), ("vetting",), ("conflict",)),
-    Channel(REGISTRATION_DECISIONS, (EventType.REGISTRATION_DECIDED,), ("managers",), ("conflict",)),
+    Channel(
+        REGISTRATION_DECISIONS,
+        (EventType.REGISTRATION_DECIDED, EventType.TERRITORY_GRANTED),
+        ("managers",),
+        ("conflict",),
+    ),
     Channel(
         REGISTRATION_STATUS,
         (EventType.REGISTRATION_STATUS_CHANGED, EventType.DECISION_REFUSED),

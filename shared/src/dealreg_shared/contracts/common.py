@@ -18,6 +18,7 @@ class EventType(StrEnum):
     REGISTRATION_DECIDED = "registration.decided"
     OPPORTUNITY_CREATED = "opportunity.created"
     DECISION_REFUSED = "decision.refused"
+    TERRITORY_GRANTED = "territory.granted"
     PARTNER_APPLICATION_SUBMITTED = "partner.application.submitted"
     PARTNER_APPLICATION_VETTED = "partner.application.vetted"
     PARTNER_APPLICATION_DECIDED = "partner.application.decided"
@@ -54,6 +55,8 @@ class ReasonCode(StrEnum):
     DUPLICATE_OF_OWN = "duplicate_of_own"
     EXCLUSIVE_TERRITORY = "exclusive_territory"
     REJECTED_BY_MANAGER = "rejected_by_manager"
+    # not a rejection: an `under_review` status event that escalates a review past its region's SLA
+    REVIEW_OVERDUE = "review_overdue"
 
 
 _PLAIN_DECIMAL = re.compile(r"^\d{1,16}(\.\d{1,2})?$")

@@ -111,3 +111,21 @@ class OpportunityCreated(Contract):
     estimated_value: Money
     expected_close_date: date
     protected_until: datetime
+
+
+class TerritoryGranted(Contract):
+    """A manager grants a partner exclusivity for one product line in a region or a country, until `ends_at`.
+
+    Published on the registration-decisions topic keyed by `territory_id`; conflict refuses a grant longer
+    than the region's exclusivity cap (`decision.refused`). It lapses by itself at `ends_at`.
+    """
+
+    territory_id: Identifier
+    partner_id: Identifier
+    product_line: ProductLine
+    region: Identifier | None = None
+    country: CountryCode | None = None
+    starts_at: datetime
+    ends_at: datetime
+    manager_id: Name
+    reason: Text = ""

@@ -1,0 +1,177 @@
+"""Conflict's store and sweeper on a real Postgres: indexed candidate lookups, locks, sweeps racing."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import asyncpg
+import pytest
+
+from dealreg_conflict import store
+from dealreg_conflict.clock import Clock
+from dealreg_conflict.policies import ConflictConfig, Policies
+from dealreg_conflict.settings import ConflictSettings
+from dealreg_conflict.sweeper import Sweeper
+from dealreg_devstack.provision import Stack
+from dealreg_shared.db import Pool, create_pool, migrate, service_migrations
+from dealreg_shared.envelope import utcnow
+from tests.conftest import unique
+
+pytestmark = pytest.mark.integration
+
+SETTINGS = ConflictSettings(sweep_batch=50)
+
+
+@pytest.fixture
+async def schema(stack: Stack) -> AsyncIterator[str]:
+    """A throwaway schema with conflict's migrations, as the service has it."""
+    name = unique("t_")
+    admin = await asyncpg.connect(stack.admin_dealreg_dsn)
+    await admin.execute(f"create schema {name}")
+    await migrate(admin, schema=name, migrations=service_migrations("dealreg_conflict"))
+    await admin.close()
+    yield name
+    admin = await asyncpg.connect(stack.admin_dealreg_dsn)
+    await admin.execute(f"drop schema {name} cascade")
+    await admin.close()
+
+
+async def _pool(stack: Stack, schema: str) -> Pool:
+    return await create_pool(stack.admin_dealreg_dsn, schema=schema, max_size=3)
+
+
+async def _seed(conn: asyncpg.Connection, count: int, *, protected_for: timedelta, status: str = "approved") -> None:
+    until = utcnow() + protected_for
+    await conn.execute(
+        "insert into registrations (registration_id, partner_id, customer_key, registrable_domain, company_name, "
+        "name_norm, country, product_lines, region, status, protected_until, expiring_from, data) "
+        "select gen_random_uuid(), 'p-' || i, 'seed' || i || '.com', 'seed' || i || '.com', 'Seed ' || i, "
+        "'seed ' || i, 'DE', array['analytics'], 'default', $2, $3, $3, '{}' "
+        "from generate_series(1, $1) as i",
+        count,
+        status,
+        until,
+    )
+    await conn.execute(
+        "insert into name_keys (key, registration_id) "
+        "select 'DE:k:' || replace(name_norm, ' ', ''), registration_id from registrations on conflict do nothing"
+    )
+    await conn.execute("analyze registrations")
+    await conn.execute("analyze name_keys")
+
+
+async def test_candidates_are_found_through_the_indexes_never_by_scanning_all_registrations(
+    stack: Stack, schema: str
+) -> None:
+    pool = await _pool(stack, schema)
+    try:
+        async with pool.acquire() as conn:
+            await _seed(conn, 20_000, protected_for=timedelta(days=30))
+            plan = "\n".join(
+                r[0]
+                for r in await conn.fetch(
+                    "explain " + store._CANDIDATES_SQL,
+                    "name:de:contoso",
+                    "contoso.de",
+                    ["DE:k:contoso"],
+                    utcnow(),
+                )
+            )
+        assert "Seq Scan" not in plan, plan
+        for index in ("registrations_active_by_customer", "registrations_active_by_domain", "name_keys_pkey"):
+            assert index in plan, plan
+    finally:
+        await pool.close()
+
+
+async def test_a_similar_name_in_the_country_is_a_candidate_and_one_abroad_is_not(stack: Stack, schema: str) -> None:
+    pool = await _pool(stack, schema)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            for country in ("DE", "AT"):
+                await store.insert_registration(
+                    conn,
+                    registration_id=uuid.uuid4(),
+                    partner_id="p-a",
+                    customer_key=f"name:{country}:contoso pharma",
+                    registrable_domain=None,
+                    company_name="Contoso Pharma",
+                    name_norm="contoso pharma",
+                    country=country,
+                    product_lines=["analytics"],
+                    region="default",
+                    status="approved",
+                    reason_code=None,
+                    protected_until=utcnow() + timedelta(days=3),
+                    expiring_from=None,
+                    review_due_at=None,
+                    decided_at=utcnow(),
+                    decided_by="test",
+                    data={},
+                )
+            found = await store.get_active_candidates(
+                conn,
+                customer_key="name:de:contoso pharmaa",
+                domain=None,
+                country="DE",
+                name_norm="contoso pharmaa",
+                now=utcnow(),
+            )
+        assert [(c.country, c.name) for c in found] == [("DE", "contoso pharma")]
+    finally:
+        await pool.close()
+
+
+async def test_two_sweepers_racing_expire_each_due_registration_exactly_once(stack: Stack, schema: str) -> None:
+    pools = [await _pool(stack, schema) for _ in range(2)]
+    try:
+        async with pools[0].acquire() as conn:
+            await _seed(conn, 400, protected_for=timedelta(seconds=-1))  # all due
+            await _seed(conn, 30, protected_for=timedelta(days=30))  # none due
+        policies = Policies(ConflictConfig(), SETTINGS)
+        sweepers = [
+            Sweeper(pool=lambda p=p: p, service="conflict", clock=Clock(), policies=policies, settings=SETTINGS)
+            for p in pools
+        ]
+        results = await asyncio.gather(*(s.sweep() for s in sweepers))
+        assert sum(r["expired"] for r in results) == 400
+        async with pools[0].acquire() as conn:
+            assert await conn.fetchval("select count(*) from registrations where status = 'expired'") == 400
+            assert await conn.fetchval("select count(*) from registrations where status = 'approved'") == 30
+            per_registration = await conn.fetch("select key, count(*) from outbox group by key having count(*) <> 1")
+            assert per_registration == []
+            assert await conn.fetchval("select count(*) from outbox") == 400
+            # an expired registration is nobody's match any more: its keys are gone with its protection
+            assert await conn.fetchval("select count(*) from name_keys") == 30
+    finally:
+        for p in pools:
+            await p.close()
+
+
+async def test_a_sweep_with_the_clock_moved_past_the_notice_marks_expiring_and_escalates_overdue_reviews(
+    stack: Stack, schema: str
+) -> None:
+    pool = await _pool(stack, schema)
+    try:
+        async with pool.acquire() as conn:
+            await _seed(conn, 5, protected_for=timedelta(days=10))
+            await conn.execute("update registrations set expiring_from = protected_until - interval '14 days'")
+            await conn.execute(
+                "update registrations set status = 'under_review', review_due_at = now() + interval '1 hour', "
+                "protected_until = null, expiring_from = null where partner_id in ('p-1', 'p-2')"
+            )
+            await conn.execute("update clock_offset set offset_s = 7200")
+        sweeper = Sweeper(
+            pool=lambda: pool,
+            service="conflict",
+            clock=Clock(controllable=True),
+            policies=Policies(ConflictConfig(), SETTINGS),
+            settings=SETTINGS,
+        )
+        assert await sweeper.sweep() == {"expired": 0, "expiring": 3, "escalated": 2}
+        assert await sweeper.sweep() == {"expired": 0, "expiring": 0, "escalated": 0}
+    finally:
+        await pool.close()
