@@ -140,13 +140,16 @@ async def wait_finished(run: Run, *, label: str, seconds: float, timeout_s: floa
 def progress(label: str, run: Run, seconds: float, *, final: bool = False) -> None:
     width = 30
     elapsed = time.monotonic() - run.started
+    if not sys.stderr.isatty() and not final and int(elapsed) % 5 != 0:
+        return  # in a log, a line every five seconds is progress enough
     filled = width if final else min(width, int(width * elapsed / seconds))
     rate = len(run.finished) / elapsed if elapsed > 0 else 0.0
+    start = "\r" if sys.stderr.isatty() else ""
     sys.stderr.write(
-        f"\r{label:<30} [{'#' * filled}{'.' * (width - filled)}] {elapsed:5.0f}s "
+        f"{start}{label:<30} [{'#' * filled}{'.' * (width - filled)}] {elapsed:5.0f}s "
         f"finished {len(run.finished):>7}/{len(run.published):<7} {rate:7.0f}/s "
     )
-    if final:
+    if final or not sys.stderr.isatty():
         sys.stderr.write("\n")
     sys.stderr.flush()
 
