@@ -11,26 +11,9 @@ from dealreg_shared.asyncapi import document, main, rendered
 from dealreg_shared.contracts import EventType
 from dealreg_shared.contracts.catalog import CHANNELS, MODELS
 from dealreg_shared.topics import MAIN_TOPICS
+from tests.samples import DESIGN_REGISTRATION as DESIGN_SAMPLE
 
 CONTRACT = Path(__file__).parents[2] / "contract"
-
-DESIGN_SAMPLE = {
-    "registration_id": "6f1c8f0e-3a0b-4c55-9d1e-8a2b7d9f1c20",
-    "partner_id": "p-northwind",
-    "submitted_at": "2026-11-23T10:15:00Z",
-    "customer": {
-        "company_name": "Contoso GmbH",
-        "domain": "contoso.de",
-        "country": "DE",
-        "contact": {"name": "Jana Weber", "email": "jana.weber@contoso.de"},
-    },
-    "opportunity": {
-        "product_lines": ["analytics"],
-        "estimated_value": {"amount": "48000.00", "currency": "EUR"},
-        "expected_close_date": "2027-02-28",
-        "description": "Analytics rollout for 3 plants",
-    },
-}
 
 
 def test_the_checked_in_contract_matches_the_code() -> None:

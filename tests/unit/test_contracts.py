@@ -18,25 +18,7 @@ from dealreg_shared.contracts import (
 )
 from dealreg_shared.contracts import partners as p
 from dealreg_shared.contracts import registrations as r
-
-# the design's sample registration.submitted, value for value
-SUBMITTED: dict[str, Any] = {
-    "registration_id": "6f1c8f0e-3a0b-4c55-9d1e-8a2b7d9f1c20",
-    "partner_id": "p-northwind",
-    "submitted_at": "2026-11-23T10:15:00Z",
-    "customer": {
-        "company_name": "Contoso GmbH",
-        "domain": "contoso.de",
-        "country": "DE",
-        "contact": {"name": "Jana Weber", "email": "jana.weber@contoso.de"},
-    },
-    "opportunity": {
-        "product_lines": ["analytics"],
-        "estimated_value": {"amount": "48000.00", "currency": "EUR"},
-        "expected_close_date": "2027-02-28",
-        "description": "Analytics rollout for 3 plants",
-    },
-}
+from tests.samples import DESIGN_REGISTRATION as SUBMITTED
 
 PUBLIC_KEY = "A" * 43
 

@@ -8,12 +8,12 @@ from typing import Any, Literal
 
 from dealreg_cli.kafka_read import Record, read_to_end, topic_overview
 from dealreg_shared.contracts import EventType, PartnerApplicationDecided, RegistrationDecided
+from dealreg_shared.contracts.catalog import CHANNELS
 from dealreg_shared.kafka import make_producer, publish_event
 from dealreg_shared.topics import (
     DLQ_SUFFIX,
     MAIN_TOPICS,
     OPPORTUNITIES,
-    PARTNER_APPLICATIONS,
     PARTNER_DECISIONS,
     PARTNERS,
     REGISTRATION_DECISIONS,
@@ -24,16 +24,9 @@ from dealreg_shared.topics import (
     by_name,
 )
 
-CONSUMERS = {  # which service consumes which topic (its group is dealreg-<service>.<topic>)
-    PARTNER_DECISIONS.name: ["vetting"],
-    PARTNERS.name: ["intake", "notify"],
-    REGISTRATIONS_SUBMITTED.name: ["intake"],
-    REGISTRATIONS_RECEIVED.name: ["vetting"],
-    REGISTRATIONS_VETTED.name: ["conflict"],
-    REGISTRATION_DECISIONS.name: ["conflict"],
-    REGISTRATION_STATUS.name: ["notify"],
-    PARTNER_APPLICATIONS.name: ["vetting"],
-}
+# which service consumes which topic (its group is dealreg-<service>.<topic>), as the contract's catalogue says
+SERVICES = ("intake", "vetting", "conflict", "notify")
+CONSUMERS = {ch.topic.name: [c for c in ch.consumers if c in SERVICES] for ch in CHANNELS}
 
 
 def _time(record: Record) -> str:
