@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
+import uuid
+
 import structlog
 from faststream import FastStream
 
 from dealreg_notify import store
+from dealreg_notify.action_server import ActionServer
+from dealreg_notify.actions import link_notifications
 from dealreg_notify.delivery import Deliverer
 from dealreg_notify.digest import Digester
 from dealreg_notify.directory import Directory, NotifyConfig
@@ -54,6 +59,15 @@ def build_app(settings: NotifySettings) -> FastStream:
     regions = parse_regions(settings.regions)
 
     async def record(conn: Conn, incoming: Incoming, items: list[Notification]) -> None:
+        if settings.actions_port:
+            items = link_notifications(
+                items,
+                base_url=settings.actions_base_url,
+                secret=settings.actions_secret,
+                ttl_s=settings.actions_ttl_s,
+                now=time.time(),
+                new_id=lambda: uuid.uuid4().hex,
+            )
         await store.insert_notifications(conn, event_id=incoming.event.id, event_type=incoming.event.type, items=items)
         log.info("notifications_recorded", count=len(items), held=sum(n.digest != "none" for n in items))
 
@@ -97,4 +111,11 @@ def build_app(settings: NotifySettings) -> FastStream:
         "delivery", lambda: Deliverer(pool=runtime.pool, settings=settings, directory=directory).run()
     )
     runtime.add_background("digest", lambda: Digester(pool=runtime.pool, settings=settings).run())
+    if settings.actions_port:
+        runtime.add_background(
+            "actions",
+            lambda: ActionServer(
+                pool=runtime.pool, secret=settings.actions_secret, port=settings.actions_port, service=SERVICE
+            ).run(),
+        )
     return runtime.app()
