@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 
 from dealreg_notify.action_server import decision_of
-from dealreg_notify.actions import ActionToken, TokenError, link_notifications, offers_for, sign, verify
+from dealreg_notify.actions import (
+    ActionToken,
+    TokenError,
+    link_notifications,
+    offers_for,
+    sign,
+    still_open,
+    verify,
+)
 from dealreg_notify.directory import Directory
 from dealreg_notify.domain import PartnerContacts, route_status
 from dealreg_shared.contracts import PartnerApplicationDecided, RegistrationDecided, RegistrationStatusChanged
@@ -140,3 +148,11 @@ def test_links_publish_the_same_decision_events_as_the_cli() -> None:
     assert isinstance(app, PartnerApplicationDecided) and app.decision == "reject"
     with pytest.raises(ValueError):
         decision_of(_token(k="application", r=OTHER, a="extend"), decision_id)
+
+
+def test_a_link_is_refused_once_its_record_has_moved_on_and_let_through_while_notify_knows_nothing() -> None:
+    assert still_open(_token(a="approve"), "under_review") and still_open(_token(a="reject"), None)
+    assert not still_open(_token(a="approve"), "approved") and not still_open(_token(a="reject"), "rejected")
+    assert still_open(_token(a="extend"), "expiring") and not still_open(_token(a="extend"), "expired")
+    application = _token(k="application", a="approve")
+    assert still_open(application, "vetted") and not still_open(application, "approved")

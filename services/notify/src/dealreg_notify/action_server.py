@@ -11,8 +11,8 @@ from urllib.parse import unquote
 import structlog
 from pydantic import BaseModel
 
-from dealreg_notify.actions import ActionToken, TokenError, verify
-from dealreg_notify.store_actions import consume_token
+from dealreg_notify.actions import ActionToken, TokenError, still_open, verify
+from dealreg_notify.store_actions import consume_token, get_state, token_used
 from dealreg_shared.contracts import EventType, PartnerApplicationDecided, RegistrationDecided
 from dealreg_shared.db import Pool
 from dealreg_shared.outbox import Outbox, insert_outbox
@@ -20,6 +20,7 @@ from dealreg_shared.topics import PARTNER_DECISIONS, REGISTRATION_DECISIONS
 
 log = structlog.get_logger(__name__)
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 410: "Gone"}
+_MOVED_ON = "This record has moved on"
 _REFUSED = {
     "malformed": (400, "This link is not valid", "The link is incomplete or was changed. Nothing was decided."),
     "bad_signature": (400, "This link is not valid", "The link was changed or was not issued by dealreg."),
@@ -33,6 +34,9 @@ def _page(title: str, body: str) -> bytes:
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
         f"<body style='font-family: sans-serif'><h2>{html.escape(title)}</h2>{body}</body></html>"
     ).encode()
+
+
+_USED = _page("This link was already used", "<p>The decision was taken once; nothing more was done.</p>")
 
 
 def _describe(token: ActionToken) -> str:
@@ -89,6 +93,12 @@ class ActionServer:
             status, title, text = _REFUSED[refused.code]
             return status, _page(title, f"<p>{text}</p>")
         if method == "GET":
+            async with self.pool.acquire() as conn:
+                used, state = await token_used(conn, token.j), await get_state(conn, token.r)
+            if used:
+                return 409, _USED
+            if not still_open(token, state):
+                return 409, self._moved_on(token, state)
             action = f"/actions/{html.escape(raw)}"
             form = f"<form method='post' action='{action}'><button type='submit'>Confirm</button></form>"
             return 200, _page("Confirm your decision", f"<p>You are about to {_describe(token)}.</p>{form}")
@@ -109,16 +119,28 @@ class ActionServer:
             outbox.emit(REGISTRATION_DECISIONS, key=token.r, type=EventType.REGISTRATION_DECIDED, data=data)
         async with self.pool.acquire() as conn, conn.transaction():
             # the token and the event commit together: a second click finds the token used and publishes nothing
-            if not await consume_token(conn, token, decision_id):
+            # a second click hears that it was used before it hears what became of the record
+            if await token_used(conn, token.j):
+                return 409, _USED
+            state = await get_state(conn, token.r)
+            if not still_open(token, state):
+                log.info("action_out_of_date", token_id=token.j, state=state)
+                return 409, self._moved_on(token, state)
+            if not await consume_token(conn, token, decision_id):  # a concurrent click won the race
                 log.info("action_replayed", token_id=token.j)
-                return 409, _page(
-                    "This link was already used", "<p>The decision was taken once; nothing more was done.</p>"
-                )
+                return 409, _USED
             await insert_outbox(conn, outbox.records)
         log.info("action_decided", token_id=token.j, kind=token.k, record_id=token.r, action=token.a)
         body = f"<p>Done: {_describe(token)}. Decision <code>{decision_id}</code> is on its way; "
         body += "if the record has moved on meanwhile, you will get a 'Decision not applied' notification.</p>"
         return 200, _page("Decision recorded", body)
+
+    @staticmethod
+    def _moved_on(token: ActionToken, state: str | None) -> bytes:
+        body = (
+            f"<p>You cannot {_describe(token)} any more: it is now {html.escape(state or '')}. Nothing was decided.</p>"
+        )
+        return _page(_MOVED_ON, body)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -80,6 +80,25 @@ def verify(text: str, secret: str, *, now: float) -> ActionToken:
     return token
 
 
+# the states in which each action still makes sense; anything else means the record has moved on
+OPEN_STATES: dict[tuple[Kind, Action], set[str]] = {
+    ("registration", "approve"): {Status.UNDER_REVIEW.value},
+    ("registration", "reject"): {Status.UNDER_REVIEW.value},
+    ("registration", "extend"): {Status.APPROVED.value, Status.EXPIRING.value},
+    ("application", "approve"): {"vetted"},
+    ("application", "reject"): {"vetted"},
+}
+
+
+def still_open(token: ActionToken, state: str | None) -> bool:
+    """Whether the link's action fits the record's latest state notify has seen.
+
+    A record notify has not heard of yet passes: the owning service validates every decision again and answers a
+    stale one with decision.refused, which notify tells the managers about.
+    """
+    return state is None or state in OPEN_STATES.get((token.k, token.a), set())
+
+
 @dataclass(frozen=True)
 class Offer:
     """One link in a notification: what it is called, and what its token allows."""

@@ -21,3 +21,22 @@ async def consume_token(conn: Conn, token: ActionToken, decision_id: uuid.UUID) 
         decision_id,
     )
     return bool(used)
+
+
+async def set_state(conn: Conn, *, kind: str, record_id: str, state: str) -> None:
+    await conn.execute(
+        "insert into record_states (record_id, kind, state) values ($1, $2, $3) "
+        "on conflict (record_id) do update set state = excluded.state, updated_at = now()",
+        record_id,
+        kind,
+        state,
+    )
+
+
+async def get_state(conn: Conn, record_id: str) -> str | None:
+    state: str | None = await conn.fetchval("select state from record_states where record_id = $1", record_id)
+    return state
+
+
+async def token_used(conn: Conn, token_id: str) -> bool:
+    return bool(await conn.fetchval("select true from action_tokens where token_id = $1", token_id))
