@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from dealreg_notify.action_server import decision_of
 from dealreg_notify.actions import (
@@ -21,6 +22,7 @@ from dealreg_notify.actions import (
 )
 from dealreg_notify.directory import Directory
 from dealreg_notify.domain import PartnerContacts, route_status
+from dealreg_notify.settings import NotifySettings
 from dealreg_shared.contracts import PartnerApplicationDecided, RegistrationDecided, RegistrationStatusChanged
 
 SECRET = "act_unit-test-secret-0123456789"
@@ -156,3 +158,11 @@ def test_a_link_is_refused_once_its_record_has_moved_on_and_let_through_while_no
     assert still_open(_token(a="extend"), "expiring") and not still_open(_token(a="extend"), "expired")
     application = _token(k="application", a="approve")
     assert still_open(application, "vetted") and not still_open(application, "approved")
+
+
+def test_an_actions_port_without_a_base_url_is_refused_at_start() -> None:
+    with pytest.raises(ValidationError, match="DEALREG_ACTIONS_BASE_URL"):
+        NotifySettings(actions_port=8081)
+    assert NotifySettings(actions_port=8081, actions_base_url="https://dealreg.example").actions_port == 8081
+    with pytest.raises(ValidationError):
+        NotifySettings(actions_secret="short")
