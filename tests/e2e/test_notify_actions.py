@@ -140,3 +140,26 @@ async def test_a_manager_approves_a_partner_application_from_the_email(pipeline:
         late = await client.post(links["Reject the application"])  # notify told the partner: it knows
         assert late.status_code == 409 and "moved on" in late.text
     assert await decisions_published(pipeline, app_id) == 1
+
+
+async def test_a_manager_picks_the_winner_of_a_conflict_from_the_email(pipeline: Pipeline, statuses: Tail) -> None:
+    domain = f"{unique('litware')}.com"
+    a = vetted(unique("p-win-"), company=f"Litware {unique('')}", domain=domain, region="review_manual")
+    b = vetted(unique("p-lose-"), company=f"Litware Inc {unique('')}", domain=domain, region="review_manual")
+    await publish_vetted(pipeline.producer, a)
+    await statuses.wait_for(
+        "a is under review", lambda: statuses.of_type(EventType.REGISTRATION_STATUS_CHANGED, a.registration_id)
+    )
+    await publish_vetted(pipeline.producer, b)
+    links = await links_in_mail(pipeline, str(b.registration_id))
+    pick_a = links[f"Pick competing registration {a.registration_id}"]
+    async with httpx.AsyncClient(timeout=10) as client:
+        assert (await client.post(pick_a)).status_code == 200
+
+    def latest(reg_id: uuid.UUID) -> str | None:
+        seen = statuses.of_type(EventType.REGISTRATION_STATUS_CHANGED, reg_id)
+        return seen[-1]["status"] if seen else None
+
+    await statuses.wait_for(
+        "a wins and b loses", lambda: (latest(a.registration_id), latest(b.registration_id)) == ("approved", "rejected")
+    )
