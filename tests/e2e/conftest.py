@@ -13,7 +13,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from dealreg_devstack.launcher import ServiceProcess, start_all, start_service, stop_all, wait_ready
-from dealreg_devstack.procs import wait_until
+from dealreg_devstack.procs import free_port, wait_until
 from dealreg_devstack.provision import SERVICES, Stack
 from dealreg_devstack.scenario import ScenarioPartner, new_partner, onboard
 from dealreg_devstack.sinks import ReceivedHook, SmtpSink, WebhookSink
@@ -28,6 +28,7 @@ MANAGER = "channel-managers@vendor.example"
 # regions
 CONFIG_FILE = Path(__file__).with_name("config.toml")
 WEBHOOK_SECRET = "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXdlYmhvb2tzLW9ubHk="
+ACTIONS_SECRET = "act_" + "dGVzdC1zZWNyZXQtZm9yLWFjdGlvbnMtb25seQ"  # signs the pipeline's one-click links
 
 
 @dataclass
@@ -107,11 +108,15 @@ async def pipeline(stack: Stack) -> AsyncIterator[Pipeline]:
     await smtp.start()
     await hooks.start()
     log_dir = Path(tempfile.mkdtemp(prefix="dealreg-e2e-logs-"))
+    actions_port = free_port()
     notify_env = {
         "DEALREG_SMTP_PORT": str(smtp.port),
         "DEALREG_MANAGER_EMAILS": MANAGER,
         "DEALREG_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "DEALREG_DELIVERY_BACKOFF_S": "0.2",
+        "DEALREG_ACTIONS_PORT": str(actions_port),
+        "DEALREG_ACTIONS_BASE_URL": f"http://127.0.0.1:{actions_port}",
+        "DEALREG_ACTIONS_SECRET": ACTIONS_SECRET,
     }
     service_env = {s: {"DEALREG_CONFIG_FILE": str(CONFIG_FILE)} for s in SERVICES}
     service_env["notify"].update(notify_env)

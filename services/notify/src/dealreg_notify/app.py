@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
+import uuid
+
 import structlog
 from faststream import FastStream
 
-from dealreg_notify import store
+from dealreg_notify import store, store_actions
+from dealreg_notify.action_server import ActionServer
+from dealreg_notify.actions import link_notifications
 from dealreg_notify.delivery import Deliverer
 from dealreg_notify.digest import Digester
 from dealreg_notify.directory import Directory, NotifyConfig
@@ -48,12 +53,26 @@ def load_directory(settings: NotifySettings) -> Directory:
     return config.directory(fallback)
 
 
+async def _application_state(conn: Conn, application_id: uuid.UUID, state: str) -> None:
+    """What one-click links on an application check: only a vetted, undecided one can still be decided."""
+    await store_actions.set_state(conn, kind="application", record_id=str(application_id), state=state)
+
+
 def build_app(settings: NotifySettings) -> FastStream:
     runtime = ServiceRuntime(service=SERVICE, settings=settings, package="dealreg_notify")
     directory = load_directory(settings)
     regions = parse_regions(settings.regions)
 
     async def record(conn: Conn, incoming: Incoming, items: list[Notification]) -> None:
+        if settings.actions_port:
+            items = link_notifications(
+                items,
+                base_url=settings.actions_base_url,
+                secret=settings.actions_secret,
+                ttl_s=settings.actions_ttl_s,
+                now=time.time(),
+                new_id=lambda: uuid.uuid4().hex,
+            )
         await store.insert_notifications(conn, event_id=incoming.event.id, event_type=incoming.event.type, items=items)
         log.info("notifications_recorded", count=len(items), held=sum(n.digest != "none" for n in items))
 
@@ -66,6 +85,8 @@ def build_app(settings: NotifySettings) -> FastStream:
             log.info("event_type_ignored")  # a newer producer's event: not for notify to act on
             return
         status = RegistrationStatusChanged.model_validate(event.data)
+        rid = str(status.registration_id)
+        await store_actions.set_state(conn, kind="registration", record_id=rid, state=status.status.value)
         partner = await store.get_partner(conn, status.partner_id)
         competing = competing_partner_ids(status)
         names = await store.get_partner_names(conn, competing) if competing else {}
@@ -77,12 +98,16 @@ def build_app(settings: NotifySettings) -> FastStream:
         if event.type == EventType.PARTNER_APPLICATION_VETTED:
             vetted = PartnerApplicationVetted.model_validate(event.data)
             items = route_application_vetted(vetted, directory, region_of(vetted.country, regions))
+            await _application_state(conn, vetted.application_id, "vetted")
         elif event.type == EventType.PARTNER_APPROVED:
             approved = PartnerApproved.model_validate(event.data)
             await store.upsert_partner(conn, partner_of(approved), active=True)
+            await _application_state(conn, approved.application_id, "approved")
             items = route_partner_approved(approved, directory)
         elif event.type == EventType.PARTNER_APPLICATION_REJECTED:
-            items = route_application_rejected(PartnerApplicationRejected.model_validate(event.data))
+            rejected = PartnerApplicationRejected.model_validate(event.data)
+            await _application_state(conn, rejected.application_id, "rejected")
+            items = route_application_rejected(rejected)
         elif event.type in (EventType.PARTNER_SUSPENDED, EventType.PARTNER_REINSTATED):
             changed = PartnerStatusChanged.model_validate(event.data)
             await store.mark_partner_active(conn, changed.partner_id, active=event.type == EventType.PARTNER_REINSTATED)
@@ -97,4 +122,11 @@ def build_app(settings: NotifySettings) -> FastStream:
         "delivery", lambda: Deliverer(pool=runtime.pool, settings=settings, directory=directory).run()
     )
     runtime.add_background("digest", lambda: Digester(pool=runtime.pool, settings=settings).run())
+    if settings.actions_port:
+        runtime.add_background(
+            "actions",
+            lambda: ActionServer(
+                pool=runtime.pool, secret=settings.actions_secret, port=settings.actions_port, service=SERVICE
+            ).run(),
+        )
     return runtime.app()

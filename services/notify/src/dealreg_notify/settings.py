@@ -41,6 +41,16 @@ class NotifySettings(ServiceSettings):
     delivery_lease_s: float = Field(default=90.0, gt=0, description="a crashed process's claims return after this")
     digest_hourly_period_s: float = Field(default=3600.0, gt=0, description="length of an 'hourly' digest period")
     digest_daily_period_s: float = Field(default=86400.0, gt=0, description="length of a 'daily' digest period")
+    actions_port: int = Field(default=0, ge=0, le=65535, description="one-click decisions' HTTP port; 0: off")
+    actions_base_url: str = Field(
+        default="", pattern=r"^(https?://\S+)?$", description="what one-click links start with, e.g. https://host"
+    )
+    actions_secret: str = Field(
+        default="act_ZGVhbHJlZy1sb2NhbC1kZXZlbG9wbWVudC1vbmx5",
+        min_length=16,
+        description="signs one-click tokens (HMAC-SHA256): set a long random one in every real environment",
+    )
+    actions_ttl_s: float = Field(default=7 * 86400.0, gt=0, description="how long a one-click link stays valid")
 
     @field_validator("regions")
     @classmethod
@@ -54,6 +64,12 @@ class NotifySettings(ServiceSettings):
         slowest = max(self.webhook_timeout_s, self.smtp_timeout_s)
         if self.delivery_lease_s <= slowest:
             raise ValueError(f"DEALREG_DELIVERY_LEASE_S must exceed the slowest send timeout ({slowest}s)")
+        return self
+
+    @model_validator(mode="after")
+    def _links_lead_somewhere(self) -> NotifySettings:
+        if self.actions_port and not self.actions_base_url:
+            raise ValueError("DEALREG_ACTIONS_BASE_URL is needed when DEALREG_ACTIONS_PORT is set")
         return self
 
     @property
