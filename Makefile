@@ -3,7 +3,7 @@ PY ?= python3
 UV := $(PY) -m uv
 RUN := $(UV) run --frozen
 
-.PHONY: deps demo test test-unit faults lint typecheck fmt contract up down status clean
+.PHONY: deps demo test test-unit faults hostile lint typecheck fmt contract up down status clean
 
 deps:            ## install uv, Java/Maven if missing, and the locked Python workspace
 	@bash deploy/bootstrap.sh
@@ -21,6 +21,9 @@ test-unit: deps  ## the fast layer only: no broker, no database
 
 faults: deps     ## the fault-injection suite alone, long form (DEALREG_FAULT_REGISTRATIONS to change its size)
 	DEALREG_FAULT_REGISTRATIONS=$${DEALREG_FAULT_REGISTRATIONS:-1500} $(RUN) pytest -m faults -s
+
+hostile: deps    ## the hostile-input suite alone, with its outcome breakdown (DEALREG_HOSTILE_INPUTS to change its size)
+	$(RUN) pytest -m hostile -s
 
 lint: deps       ## ruff lint and format check
 	$(RUN) ruff check .

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,7 +17,7 @@ from aiokafka.structs import ConsumerRecord
 
 from dealreg_devstack.provision import Stack
 from dealreg_devstack.topicreader import collect
-from dealreg_shared.consumer import Incoming, PoisonRecord, RecordProcessor, RetryPolicy
+from dealreg_shared.consumer import DLQ_VALUE_MAX_BYTES, Incoming, PoisonRecord, RecordProcessor, RetryPolicy
 from dealreg_shared.contracts import DecisionRefused, EventType
 from dealreg_shared.db import Conn, create_pool, migrate, service_migrations
 from dealreg_shared.envelope import new_event, utcnow
@@ -112,6 +115,22 @@ async def test_undecodable_bytes_become_one_dead_letter_with_the_error_and_sourc
     assert rows[0]["value"] == b"\xff\xfenot json"
     assert rows[0]["key"] == b"k"
     assert "dlq_error" in rows[0]["headers"] and "dlq_source_offset" in rows[0]["headers"]
+
+
+async def test_a_record_too_large_for_a_produce_request_is_dead_lettered_cut_with_its_size_and_digest(
+    plumbing: Plumbing,
+) -> None:
+    async def handler(conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
+        raise AssertionError("must not be called for a record over the size limit")
+
+    headers, _ = refused_event("s-huge")
+    huge = b'{"x": "' + b"A" * 2_000_000 + b'"}'
+    await processor(plumbing).process(record_of(huge, headers, offset=43), handler)
+    [row] = await outbox_rows(plumbing)
+    assert row["value"] == huge[:DLQ_VALUE_MAX_BYTES]
+    letter = {name: base64.b64decode(value) for name, value in json.loads(row["headers"])}
+    assert letter["dlq_value_truncated_from"] == str(len(huge)).encode()
+    assert letter["dlq_value_sha256"] == hashlib.sha256(huge).hexdigest().encode()
 
 
 async def test_a_poison_record_is_dead_lettered_after_bounded_retries(plumbing: Plumbing) -> None:

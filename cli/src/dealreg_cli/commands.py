@@ -188,6 +188,11 @@ async def replay(bootstrap: str, topic: str, selected: set[tuple[int, int]] | No
     try:
         for r in letters:
             source = by_name(r.headers["dlq_source_topic"])
+            if "dlq_value_truncated_from" in r.headers:
+                # the letter holds only a prefix: replaying it would publish other bytes than the partner sent
+                at = f"{source.name}[{r.headers['dlq_source_partition']}]@{r.headers['dlq_source_offset']}"
+                replayed.append({"partition": r.partition, "offset": r.offset, "skipped": f"truncated; whole at {at}"})
+                continue
             headers = [(k, v.encode()) for k, v in r.headers.items() if not k.startswith("dlq_")]
             await producer.send_and_wait(source.name, value=r.value, key=r.key, headers=headers)
             replayed.append(

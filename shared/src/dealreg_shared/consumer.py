@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,6 +21,10 @@ from dealreg_shared.envelope import CloudEvent, UndecodableRecord, decode_event,
 from dealreg_shared.metrics import PROCESSING_SECONDS, RECORDS_CONSUMED, RECORDS_PROCESSED, REGISTRATIONS_REJECTED
 from dealreg_shared.outbox import Outbox, OutgoingRecord, insert_outbox
 from dealreg_shared.topics import by_name
+
+# a dead letter must fit in a produce request (1 MB by default), or it would block the outbox relay behind it
+# for ever: of a larger record the letter keeps this much, with the original's size and digest in its headers
+DLQ_VALUE_MAX_BYTES = 512 * 1024
 
 log = structlog.get_logger(__name__)
 
@@ -230,10 +235,17 @@ class RecordProcessor:
             ("dlq_consumer", self.service.encode()),
             ("dlq_failed_at", rfc3339(utcnow()).encode()),
         ]
+        value = record.value or b""
+        if len(value) > DLQ_VALUE_MAX_BYTES:
+            headers += [
+                ("dlq_value_truncated_from", str(len(value)).encode()),
+                ("dlq_value_sha256", hashlib.sha256(value).hexdigest().encode()),
+            ]
+            value = value[:DLQ_VALUE_MAX_BYTES]
         dead = OutgoingRecord(
             topic=by_name(record.topic).dlq.name,
             key=record.key,
-            value=record.value or b"",
+            value=value,
             headers=headers,
             dedupe_key=f"dlq:{self.service}:{record.topic}:{record.partition}:{record.offset}",
         )
