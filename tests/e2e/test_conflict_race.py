@@ -71,7 +71,7 @@ async def both_sides_on_two_replicas(c: Conflict, timeout_s: float = 60) -> None
         if len(set((await decided_by(c, warm)).values())) == 2:
             return
         assert asyncio.get_running_loop().time() < deadline, "the two partitions never went to two replicas"
-        await asyncio.sleep(0.5)  # a pause between probes, not a wait for an effect
+        await asyncio.sleep(0.5)  # poll interval between probes (the deadline above bounds the loop)
 
 
 async def test_near_duplicates_raced_on_two_replicas_always_yield_exactly_one_winner(conflict: Conflict) -> None:
