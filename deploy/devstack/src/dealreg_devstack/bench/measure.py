@@ -30,6 +30,7 @@ class Run:
     started: float = 0.0
     ended: float = 0.0
     progressed: asyncio.Event = field(default_factory=asyncio.Event)
+    logged_at: float = -5.0  # when progress was last written to a log (not a terminal)
 
     def throughput(self) -> float:
         """Finished per second over the middle 80% of the run (ramp-up and tail left out)."""
@@ -140,8 +141,10 @@ async def wait_finished(run: Run, *, label: str, seconds: float, timeout_s: floa
 def progress(label: str, run: Run, seconds: float, *, final: bool = False) -> None:
     width = 30
     elapsed = time.monotonic() - run.started
-    if not sys.stderr.isatty() and not final and int(elapsed) % 5 != 0:
-        return  # in a log, a line every five seconds is progress enough
+    if not sys.stderr.isatty() and not final:
+        if elapsed - run.logged_at < 5:
+            return  # in a log, a line every five seconds is progress enough
+        run.logged_at = elapsed
     filled = width if final else min(width, int(width * elapsed / seconds))
     rate = len(run.finished) / elapsed if elapsed > 0 else 0.0
     start = "\r" if sys.stderr.isatty() else ""
