@@ -179,6 +179,57 @@ async def test_a_transient_failure_is_retried_past_max_attempts_and_never_dead_l
     assert [r["topic"] for r in await outbox_rows(plumbing)] == [REGISTRATION_STATUS.name]
 
 
+async def test_a_batch_applies_around_its_bad_records_in_order_and_each_event_once(plumbing: Plumbing) -> None:
+    """One batch: good records, the same event twice, a record that always fails, undecodable bytes, more good.
+
+    Every good event is applied once and emits in the batch's order; the failing and undecodable records are
+    dead-lettered; the failure rolled back nothing of its neighbours."""
+    calls: list[str] = []
+
+    async def handler(conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
+        subject = DecisionRefused.model_validate(incoming.event.data).subject_id
+        calls.append(subject)
+        if subject == "bad":
+            raise ValueError("this record can never work")
+        await conn.execute("create table if not exists seen (subject text primary key)")
+        await conn.execute("insert into seen values ($1)", subject)
+        outbox.emit(
+            REGISTRATION_STATUS, key=subject, type="test.ok", data=DecisionRefused.model_validate(incoming.event.data)
+        )
+
+    events = {name: refused_event(name) for name in ("a", "b", "bad", "c", "d")}
+    batch = [
+        record_of(events["a"][1], events["a"][0], offset=10),
+        record_of(events["b"][1], events["b"][0], offset=11),
+        record_of(events["a"][1], events["a"][0], offset=12),  # the same event again, in the same batch
+        record_of(events["bad"][1], events["bad"][0], offset=13),
+        record_of(events["c"][1], events["c"][0], offset=14),
+        record_of(b"\xff not json", events["c"][0], offset=15),
+        record_of(events["d"][1], events["d"][0], offset=16),
+    ]
+    await processor(plumbing, max_attempts=2).process_batch(batch, handler)
+
+    rows = await outbox_rows(plumbing)
+    assert [(r["topic"], r["key"]) for r in rows] == [
+        (REGISTRATION_STATUS.name, b"a"),
+        (REGISTRATION_STATUS.name, b"b"),
+        (REGISTRATION_DECISIONS.dlq.name, b"k"),
+        (REGISTRATION_STATUS.name, b"c"),
+        (REGISTRATION_DECISIONS.dlq.name, b"k"),
+        (REGISTRATION_STATUS.name, b"d"),
+    ]
+    assert sorted(r["subject"] for r in await plumbing.pool.fetch("select subject from seen")) == ["a", "b", "c", "d"]
+    # each good event's effects are committed once, whatever attempts the failure caused around them
+    assert await plumbing.pool.fetchval("select count(*) from inbox") == 4
+    assert calls.count("bad") >= 2  # its own bounded attempts on the one-record path
+
+    # the whole batch delivered again (the offset was not committed): nothing applied or emitted twice
+    calls.clear()
+    await processor(plumbing, max_attempts=2).process_batch(batch, handler)
+    assert [c for c in calls if c != "bad"] == []
+    assert len(await outbox_rows(plumbing)) == len(rows)
+
+
 async def test_the_relay_publishes_committed_events_in_order_and_nothing_rolled_back(
     plumbing: Plumbing, stack: Stack
 ) -> None:

@@ -29,6 +29,14 @@ DLQ_VALUE_MAX_BYTES = 512 * 1024
 log = structlog.get_logger(__name__)
 
 
+class _RecordFailed(Exception):
+    """Inside a run applied together: the record at `index` failed, and with it the run's transaction."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
+
+
 class PoisonRecord(Exception):
     """This record can never be applied (it breaks the contract): dead-letter it without retrying."""
 
@@ -102,7 +110,7 @@ class RecordProcessor:
             await self._with_retry(lambda: self._dead_letter(record, reason), poison_ok=False)
 
     async def process_batch(self, records: Sequence[ConsumerRecord[Any, Any]], handler: Handler) -> None:
-        """The fast path: consecutive records in one transaction (one commit, one fsync), each under a savepoint.
+        """The fast path: consecutive records in one transaction (one commit, one fsync, few round trips).
 
         The first record that cannot be applied there (undecodable, failing) ends the run: what came before it is
         committed, it takes the one-record path (retries, dead letter), and the rest continue after it, so each
@@ -123,43 +131,77 @@ class RecordProcessor:
                 start += 1
 
     async def _apply_run(self, records: Sequence[ConsumerRecord[Any, Any]], handler: Handler) -> int:
-        """How many leading records were applied (or found applied) and committed together."""
-        attempt = 0
-        while True:
-            done: list[tuple[Incoming, Outbox | None]] = []
+        """How many leading records were applied (or found applied) and committed together.
+
+        The leading decodable records are applied in one transaction: one inbox statement for all of them, the
+        handlers in order, one outbox statement for all they emit. When a handler fails, the transaction is rolled
+        back and tried again without that record and those after it (so no savepoint is needed per record).
+        """
+        run: list[Incoming] = []
+        for record in records:
             try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    for record in records:
-                        try:
-                            event = decode_event(record.value, record.headers, max_bytes=self.max_bytes)
-                        except UndecodableRecord:
-                            break
-                        incoming = Incoming(
-                            event, record.value, record.key, record.topic, record.partition, record.offset
-                        )
-                        self._bind(record, event)
-                        try:
-                            async with conn.transaction():  # a savepoint: a failing record undoes only itself
-                                done.append((incoming, await self._apply_in(conn, incoming, handler)))
-                        except TRANSIENT_ERRORS:
-                            raise
-                        except Exception:
-                            break
+                event = decode_event(record.value, record.headers, max_bytes=self.max_bytes)
+            except UndecodableRecord:
+                break
+            run.append(Incoming(event, record.value, record.key, record.topic, record.partition, record.offset))
+        attempt = 0
+        while run:
+            try:
+                done = await self._apply_together(run, handler)
             except TRANSIENT_ERRORS as exc:
                 delay = self.retry.delay(attempt)
                 log.warning("transient_failure_retrying", error=repr(exc), retry_in_s=round(delay, 3))
                 attempt += 1
                 await asyncio.sleep(delay)
                 continue
+            except _RecordFailed as failed:
+                run = run[: failed.index]  # the one-record path will meet the failure again and report it
+                continue
             for incoming, outbox in done:
                 self._applied(incoming, outbox)
+            if done:
+                log.info(
+                    "batch_applied",
+                    records=len(done),
+                    duplicates=sum(outbox is None for _, outbox in done),
+                    first_offset=done[0][0].offset,
+                    last_offset=done[-1][0].offset,
+                )
             return len(done)
+        return 0
 
-    def _bind(self, record: ConsumerRecord[Any, Any], event: CloudEvent | None) -> None:
+    async def _apply_together(self, run: list[Incoming], handler: Handler) -> list[tuple[Incoming, Outbox | None]]:
+        done: list[tuple[Incoming, Outbox | None]] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "insert into inbox (event_id, topic) select * from unnest($1::text[], $2::text[]) "
+                "on conflict do nothing returning event_id",
+                [i.event.id for i in run],
+                [i.topic for i in run],
+            )
+            fresh = {r["event_id"] for r in rows}
+            for index, incoming in enumerate(run):
+                self._bind(incoming, incoming.event)
+                if incoming.event.id not in fresh:  # applied before, or earlier in this run
+                    done.append((incoming, None))
+                    continue
+                fresh.discard(incoming.event.id)
+                outbox = Outbox(service=self.service, cause=incoming.event)
+                try:
+                    await handler(conn, incoming, outbox)
+                except TRANSIENT_ERRORS:
+                    raise
+                except Exception as exc:
+                    raise _RecordFailed(index) from exc
+                done.append((incoming, outbox))
+            await insert_outbox(conn, [r for _, outbox in done if outbox is not None for r in outbox.records])
+        return done
+
+    def _bind(self, where: ConsumerRecord[Any, Any] | Incoming, event: CloudEvent | None) -> None:
         """Every log line of this unit of work carries where the record came from and which event it is."""
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
-            service=self.service, topic=record.topic, partition=record.partition, offset=record.offset
+            service=self.service, topic=where.topic, partition=where.partition, offset=where.offset
         )
         if event is not None:
             structlog.contextvars.bind_contextvars(
@@ -191,7 +233,7 @@ class RecordProcessor:
             log.info("event_already_applied", event_id=incoming.event.id)
             RECORDS_PROCESSED.labels(self.service, incoming.topic, "duplicate").inc()
             return
-        log.info("event_applied", event_id=incoming.event.id, emitted=len(outbox.records))
+        log.debug("event_applied", event_id=incoming.event.id, emitted=len(outbox.records))
         RECORDS_PROCESSED.labels(self.service, incoming.topic, "applied").inc()
         for event in outbox.events:
             if event.type == EventType.REGISTRATION_STATUS_CHANGED and event.data.get("status") == Status.REJECTED:

@@ -63,12 +63,19 @@ def _decode_headers(text: str) -> list[tuple[str, bytes]]:
 
 
 async def insert_outbox(conn: Conn, records: list[OutgoingRecord]) -> None:
+    """One statement for any number of records; their ids (the relay's publishing order) follow the list's."""
     if not records:
         return
-    await conn.executemany(
-        "insert into outbox (topic, key, value, headers, dedupe_key) values ($1, $2, $3, $4::jsonb, $5) "
+    await conn.execute(
+        "insert into outbox (topic, key, value, headers, dedupe_key) "
+        "select topic, key, value, headers, dedupe_key from unnest($1::text[], $2::bytea[], $3::bytea[], "
+        "$4::jsonb[], $5::text[]) with ordinality as r(topic, key, value, headers, dedupe_key, n) order by n "
         "on conflict (dedupe_key) do nothing",
-        [(r.topic, r.key, r.value, _encode_headers(r.headers), r.dedupe_key) for r in records],
+        [r.topic for r in records],
+        [r.key for r in records],
+        [r.value for r in records],
+        [_encode_headers(r.headers) for r in records],
+        [r.dedupe_key for r in records],
     )
 
 
