@@ -25,26 +25,38 @@ from dealreg_devstack.bench.measure import Run, Sampler, Watcher, publish, wait_
 from dealreg_devstack.bench.workload import BENCH_ID, Submission, make_submissions, onboard_partners, relay_copies
 from dealreg_devstack.launcher import start_all, stop_all
 from dealreg_devstack.paths import state_dir
-from dealreg_devstack.provision import provision
+from dealreg_devstack.provision import SERVICES, provision
 from dealreg_devstack.sinks import SmtpSink, WebhookSink
-from dealreg_devstack.stack import from_environment, local_stack_up
+from dealreg_devstack.stack import from_environment, local_stack_up, reset_local
 from dealreg_shared.kafka import make_producer
 from dealreg_shared.topics import REGISTRATION_STATUS, REGISTRATIONS_SUBMITTED
 
+CONFIG_FILE = Path(__file__).with_name("bench.toml")
+# what a registration of the benchmark's mix may end as; anything else means the run measured something else
+# (rate limits or capacity turning registrations away, say) and the summary says so
+EXPECTED_OUTCOMES = (
+    "approved",
+    "under_review",
+    "rejected:unauthenticated",
+    "rejected:registered_by_another_partner",
+    "rejected:duplicate_of_own",  # a conflicting pick can land on a customer the same partner registered
+)
 
-def pipeline_finished(record: ConsumerRecord[Any, Any]) -> str | None:
+
+def pipeline_finished(record: ConsumerRecord[Any, Any]) -> tuple[str, str] | None:
     """A registration is finished at its decision (conflict stage) or at a rejection before it."""
     if dict(record.headers or ()).get("ce_type") != b"registration.status-changed":
         return None
     data = json.loads(record.value)
     if data["stage"] == "conflict" or data["status"] == "rejected":
-        return str(data["registration_id"])
+        reason = f":{data['reason_code']}" if data["status"] == "rejected" else ""
+        return str(data["registration_id"]), f"{data['status']}{reason}"
     return None
 
 
-def relay_finished(record: ConsumerRecord[Any, Any]) -> str | None:
+def relay_finished(record: ConsumerRecord[Any, Any]) -> tuple[str, str] | None:
     value = dict(record.headers or ()).get(BENCH_ID)
-    return value.decode() if value else None
+    return (value.decode(), "relayed") if value else None
 
 
 def cycle_fresh(submissions: list[Submission]) -> Iterator[Submission]:
@@ -56,13 +68,23 @@ def cycle_fresh(submissions: list[Submission]) -> Iterator[Submission]:
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     run_id = uuid.uuid4().hex[:6]
-    stack = from_environment() or await local_stack_up()
+    stack = from_environment()
+    if stack is None:
+        # earlier runs' registrations (active for months) would be candidates of this run's: start from empty
+        print("bench: starting a fresh local stack (its data is wiped: a benchmark measures from empty tables)")
+        reset_local()
+        stack = await local_stack_up()
     await provision(stack)
     log_dir = state_dir() / "logs" / f"bench-{run_id}"
     smtp, hooks = SmtpSink(), WebhookSink()
     await smtp.start()
     await hooks.start()
-    services = await start_all(stack, log_dir=log_dir, extra_env={"notify": {"DEALREG_SMTP_PORT": str(smtp.port)}})
+    config = {"DEALREG_CONFIG_FILE": str(CONFIG_FILE)}
+    services = await start_all(
+        stack,
+        log_dir=log_dir,
+        extra_env={s: config for s in SERVICES} | {"notify": config | {"DEALREG_SMTP_PORT": str(smtp.port)}},
+    )
     producer = make_producer(stack.kafka_bootstrap, client_id="bench-publisher")
     await producer.start()
     sampler = Sampler({name: (p.health_port, p.proc.pid) for name, p in services.items()})
@@ -115,6 +137,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         await wait_finished(full, label="pipeline: as fast as it goes", seconds=args.seconds)
         figures["pipeline_per_s"] = round(full.throughput(), 1)
         figures["pipeline_finished"] = len(full.finished)
+        figures["outcomes_full_speed"] = dict(full.outcomes.most_common())
         figures["stages_full_speed"] = sampler.stage_rates(full.started, full.ended)
 
         rate = args.rate or max(1.0, round(full.throughput() / 2))
@@ -133,6 +156,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         figures["fixed_rate_offered_per_s"] = rate
         figures["fixed_rate_latency_ms"] = {k: round(v, 1) for k, v in fixed.latencies_ms().items()}
         figures["fixed_rate_unfinished"] = len(fixed.published) - len(fixed.finished)
+        figures["outcomes_fixed_rate"] = dict(fixed.outcomes.most_common())
+        figures["send_failures"] = dict(full.send_failures + fixed.send_failures + relay_run.send_failures)
         await watch.stop()
         await sampler.stop()
         figures["peak_rss_mb"] = {k: round(v, 1) for k, v in sampler.peak_rss_mb.items()}
@@ -164,6 +189,19 @@ def report(f: dict[str, Any]) -> str:
     ]
     for stage, v in sorted(f.get("stages_full_speed", {}).items()):
         lines.append(f"  {stage:<60} {v['per_s']:>8.1f} {v['peak_lag']:>8.0f}")
+    lines.append("")
+    for phase in ("full_speed", "fixed_rate"):
+        outcomes = f.get(f"outcomes_{phase}", {})
+        total = max(sum(outcomes.values()), 1)
+        lines.append(
+            f"outcomes ({phase.replace('_', ' ')}): "
+            + ", ".join(f"{k} {v} ({v / total:.0%})" for k, v in outcomes.items())
+        )
+        unexpected = {k: v for k, v in outcomes.items() if k not in EXPECTED_OUTCOMES}
+        if unexpected:
+            lines.append(f"  WARNING: outcomes outside the workload's mix, counted in the figures above: {unexpected}")
+    if f.get("send_failures"):
+        lines.append(f"  WARNING: the broker refused some of the benchmark's records (left out): {f['send_failures']}")
     lines.append("")
     lines.append("peak RSS: " + ", ".join(f"{k} {v:.0f} MB" for k, v in rss.items()) + "   (target < 150 MB each)")
     return "\n".join(lines)

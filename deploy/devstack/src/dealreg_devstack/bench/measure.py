@@ -9,8 +9,10 @@ import re
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from dealreg_devstack.bench.workload import Submission
 
-Finished = Callable[[Any], str | None]  # a record of the watched topic -> the id it finishes, or None
+# a record of the watched topic -> (the id it finishes, the outcome: "approved", "rejected:rate_limited", ...)
+Finished = Callable[[Any], tuple[str, str] | None]
 
 
 @dataclass
@@ -27,6 +30,8 @@ class Run:
     name: str
     published: dict[str, float] = field(default_factory=dict)
     finished: dict[str, float] = field(default_factory=dict)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    send_failures: Counter[str] = field(default_factory=Counter)  # records the broker did not take, by error
     started: float = 0.0
     ended: float = 0.0
     progressed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -84,12 +89,14 @@ class Watcher:
             now = time.monotonic()
             for items in batch.values():
                 for r in items:
-                    rid = self.finished_id(r)
-                    if rid is None:
+                    seen = self.finished_id(r)
+                    if seen is None:
                         continue
+                    rid, outcome = seen
                     for run in self.runs:
                         if rid in run.published and rid not in run.finished:
                             run.finished[rid] = now
+                            run.outcomes[outcome] += 1
                             run.progressed.set()
 
 
@@ -120,12 +127,20 @@ async def publish(
         if s is None:
             break
         run.published[s.registration_id] = time.monotonic()
-        await producer.send(topic, value=s.value, key=s.key, headers=s.headers)
+        sent = await producer.send(topic, value=s.value, key=s.key, headers=s.headers)
+        sent.add_done_callback(partial(_sent, run, s.registration_id))
         n += 1
         if time.monotonic() - last_print > 0.5:
             progress(label, run, seconds)
             last_print = time.monotonic()
     await producer.flush()
+
+
+def _sent(run: Run, registration_id: str, sent: asyncio.Future[Any]) -> None:
+    """A record the broker refused never started: it leaves the run, and the run counts why."""
+    if not sent.cancelled() and (error := sent.exception()) is not None:
+        run.published.pop(registration_id, None)
+        run.send_failures[type(error).__name__] += 1
 
 
 async def wait_finished(run: Run, *, label: str, seconds: float, timeout_s: float = 120) -> None:

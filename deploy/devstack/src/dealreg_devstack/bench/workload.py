@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 
@@ -95,27 +96,48 @@ def make_submissions(
     """Signed in advance, so the publisher measures the pipeline and not our signing."""
     out: list[Submission] = []
     forger = SigningKey.generate("k1")
-    customers: list[tuple[str, ScenarioPartner]] = []
+    customers: list[tuple[str, str, ScenarioPartner]] = []
+    names = company_names(rng)
     for i in range(count):
         roll = rng.random()
         partner = rng.choice(partners)
         kind = "clear"
+        company = next(names)
         if roll < invalid:
             kind = "invalid"
             domain = f"x{i}-{run}.com"
         elif roll < invalid + conflicting and customers:
-            domain, holder = rng.choice(customers)
+            domain, company, holder = rng.choice(customers)
             partner = rng.choice([p for p in partners if p is not holder])
             kind = "conflict"
         else:
             domain = f"c{i}-{run}.com"
-            customers.append((domain, partner))
+            customers.append((domain, company, partner))
         reg = new_registration(
-            partner.partner_id, company=f"Customer {i}", domain=domain, country="DE", contact_email=f"buyer@{domain}"
+            partner.partner_id, company=company, domain=domain, country="DE", contact_email=f"buyer@{domain}"
         )
         key, value, headers = signed_submission(reg, forger if kind == "invalid" else partner.key)
         out.append(Submission(str(reg.registration_id), key, value, headers, kind))
     return out
+
+
+_ONSETS = ("b", "br", "c", "d", "f", "g", "gr", "h", "k", "l", "m", "n", "p", "qu", "r", "s", "st", "t", "v", "z")
+_VOWELS = ("a", "e", "i", "o", "u", "ai", "ea", "io")
+_CODAS = ("", "n", "r", "x", "l", "s", "nd", "rt", "m")
+_TRADES = ("Logistik", "Maschinenbau", "Analytics", "Pharma", "Retail", "Energie", "Systems", "Foods", "Textil", "Bau")
+_FORMS = ("GmbH", "AG", "KG", "SE", "GmbH & Co. KG")
+
+
+def company_names(rng: random.Random) -> Iterator[str]:
+    """Distinct, varied company names ("Brionx Logistik GmbH"), as a customer base has: names that all share a
+    word ("Customer 17", "Customer 18") would make every registration a name candidate of every other."""
+    seen: set[str] = set()
+    while True:
+        word = "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS) for _ in range(rng.randint(2, 3)))
+        name = f"{word.capitalize()} {rng.choice(_TRADES)} {rng.choice(_FORMS)}"
+        if word not in seen:
+            seen.add(word)
+            yield name
 
 
 BENCH_ID = "bench_id"
