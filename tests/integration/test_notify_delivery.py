@@ -15,6 +15,7 @@ from dealreg_devstack.procs import wait_until
 from dealreg_devstack.provision import Stack
 from dealreg_devstack.sinks import SmtpSink, WebhookSink
 from dealreg_notify import store, store_delivery
+from dealreg_notify.channels import SmtpConnections, build_email
 from dealreg_notify.delivery import Deliverer
 from dealreg_notify.digest import Digester
 from dealreg_notify.directory import Directory
@@ -209,3 +210,26 @@ async def test_held_notifications_become_one_digest_even_with_racing_replicas(de
         await eventually(lambda: desk.smtp.to(address), "the digest is mailed")
     [mailed] = desk.smtp.to(address)
     assert all(f"body {seq}" in mailed.text for seq in range(3)) and "body 3" not in mailed.text
+
+
+async def test_mail_goes_over_a_few_kept_sessions_and_a_dropped_one_is_replaced(desk: Desk) -> None:
+    settings = desk.settings(smtp_max_connections=2)
+    smtp = SmtpConnections(settings)
+    rows = [
+        {"id": i, "address": f"m{i % 5}@vendor.example", "subject": f"#{i}", "body_text": "t", "body_html": None}
+        for i in range(20)
+    ]
+    try:
+        await asyncio.gather(*(smtp.send(build_email(r, settings)) for r in rows))
+        assert sorted(m.subject for m in desk.smtp.mails) == sorted(f"#{i}" for i in range(20))
+        assert desk.smtp.sessions <= 2  # twenty messages, at most the allowed sessions: none opened per message
+        opened = desk.smtp.sessions
+
+        # the server closes the idle sessions (as an idle timeout would): the next message still goes, once
+        desk.smtp.drop_sessions()
+        row = {"id": 99, "address": "late@vendor.example", "subject": "#99", "body_text": "t", "body_html": None}
+        await smtp.send(build_email(row, settings))
+        assert [m.subject for m in desk.smtp.to("late@vendor.example")] == ["#99"]
+        assert desk.smtp.sessions == opened + 1
+    finally:
+        smtp.close()

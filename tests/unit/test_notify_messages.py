@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
 import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -111,16 +114,39 @@ def test_a_digest_lists_every_item_oldest_first() -> None:
     assert "Second" in html
 
 
+def _parsed(row: dict[str, object]) -> EmailMessage:
+    built = build_email(row, NotifySettings())
+    parsed = email.message_from_bytes(built.data, policy=email.policy.SMTP)
+    assert isinstance(parsed, EmailMessage) and not parsed.defects
+    return parsed
+
+
+def _body(msg: EmailMessage, kind: str) -> str:
+    part = msg.get_body((kind,))
+    assert part is not None, f"no {kind} part"
+    return str(part.get_content())
+
+
 def test_an_email_has_a_text_and_an_html_part_and_a_stable_message_id() -> None:
     row = {"id": 42, "address": "sam@northwind.co.uk", "subject": "S", "body_text": "plain", "body_html": "<p>h</p>"}
-    msg = build_email(row, NotifySettings())
-    assert (
-        msg["Message-ID"] == "<ntf-42@dealreg>"
-        and build_email(row, NotifySettings())["Message-ID"] == msg["Message-ID"]
-    )
+    msg = _parsed(row)
+    assert msg["Message-ID"] == "<ntf-42@dealreg>" and _parsed(row)["Message-ID"] == msg["Message-ID"]
     assert msg["Auto-Submitted"] == "auto-generated"
-    assert msg.get_body(("plain",)).get_content().strip() == "plain"
-    assert msg.get_body(("html",)).get_content().strip() == "<p>h</p>"
+    assert msg["To"] == "sam@northwind.co.uk" and msg["From"] == NotifySettings().mail_from
+    assert _body(msg, "plain").strip() == "plain"
+    assert _body(msg, "html").strip() == "<p>h</p>"
+
+
+def test_an_email_keeps_any_text_exactly_and_a_name_cannot_add_headers() -> None:
+    subject = "[dealreg] Approved: Müller & Söhne GmbH — 東京\r\nBcc: victim@example.com"
+    text = "Grüße,\n\nline with trailing space \n.leading dot\n" + "long " * 40 + "\n"
+    row = {"id": 7, "address": "sam@northwind.co.uk", "subject": subject, "body_text": text, "body_html": None}
+    msg = _parsed(row)
+    assert msg["Bcc"] is None
+    assert msg["Subject"] == " ".join(subject.split())
+    assert _body(msg, "plain") == text
+    assert "Grüße" in _body(msg, "html")
+    assert not build_email(row, NotifySettings()).utf8
 
 
 def _independent_partner_secret(master: str, partner_id: str) -> str:

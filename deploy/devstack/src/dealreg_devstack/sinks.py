@@ -62,7 +62,8 @@ class SmtpSink:
     """An SMTP server (aiosmtpd) in this event loop; every accepted message is kept in `mails`.
 
     `fail_next[address] = n` refuses that recipient n times (451, try again); `hold(address)` keeps messages to
-    it waiting in DATA until `release(address)`; `arrivals[address]` counts every message that reached DATA.
+    it waiting in DATA until `release(address)`; `arrivals[address]` counts every message that reached DATA;
+    `sessions` counts the connections clients opened, and `drop_sessions()` closes the open ones.
     """
 
     def __init__(self) -> None:
@@ -71,6 +72,8 @@ class SmtpSink:
         self._server: asyncio.Server | None = None
         self.fail_next: dict[str, int] = {}
         self.arrivals: dict[str, int] = {}
+        self.sessions = 0
+        self._open: list[SMTP] = []
         self._gates = _Gates()
 
     def hold(self, address: str) -> None:
@@ -104,9 +107,23 @@ class SmtpSink:
 
     async def start(self) -> int:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: SMTP(self, hostname="dealreg-sink"), "127.0.0.1", 0)
+        self._server = await loop.create_server(self._session, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
+
+    def _session(self) -> SMTP:
+        self.sessions += 1
+        protocol = SMTP(self, hostname="dealreg-sink")
+        self._open = [p for p in self._open if p.transport is not None and not p.transport.is_closing()]
+        self._open.append(protocol)
+        return protocol
+
+    def drop_sessions(self) -> None:
+        """As a server does to clients idle too long: close every open connection."""
+        for protocol in self._open:
+            if protocol.transport is not None:
+                protocol.transport.close()
+        self._open.clear()
 
     async def stop(self) -> None:
         if self._server is not None:

@@ -14,7 +14,7 @@ import httpx
 import structlog
 
 from dealreg_notify import store_delivery
-from dealreg_notify.channels import post_webhook, send_email, signing_secrets
+from dealreg_notify.channels import SmtpConnections, build_email, post_webhook, signing_secrets
 from dealreg_notify.directory import Directory
 from dealreg_notify.settings import NotifySettings
 from dealreg_shared.db import Pool
@@ -43,6 +43,7 @@ class Deliverer:
             timeout=settings.webhook_timeout_s,
             limits=httpx.Limits(max_connections=settings.delivery_concurrency),
         )
+        self.smtp = SmtpConnections(settings)
         self.in_flight: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
@@ -66,6 +67,7 @@ class Deliverer:
         finally:
             await self._drain()
             await self.http.aclose()
+            self.smtp.close()
 
     async def _drain(self) -> None:
         """On shutdown, let what is in flight finish (bounded), so nothing waits for a lease to run out."""
@@ -85,7 +87,7 @@ class Deliverer:
         attempt, token = row["attempts"], row["lease_token"]
         try:
             if row["channel"] == "email":
-                await send_email(row, self.settings)
+                await self.smtp.send(build_email(row, self.settings))
             else:
                 await post_webhook(self.http, row, signing_secrets(row["recipient"], self.settings, self.directory))
         except Exception as exc:

@@ -16,6 +16,8 @@ class NotifySettings(ServiceSettings):
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_timeout_s: float = Field(default=30.0, gt=0, le=300)
+    smtp_max_connections: int = Field(default=4, ge=1, le=100, description="SMTP sessions kept open and reused")
+    smtp_idle_s: float = Field(default=20.0, gt=0, le=3600, description="an SMTP session idle longer is not reused")
     mail_from: str = "dealreg <dealreg@vendor.example>"
     manager_emails: str = Field(
         default="channel-managers@vendor.example",
