@@ -153,6 +153,30 @@ async def test_a_refusing_mail_server_that_recovers_gets_the_mail_once(desk: Des
     assert [o["outcome"] for o in outcomes] == ["retry", "retry", "sent"]
 
 
+async def test_a_run_stops_at_a_refused_mail_and_the_address_still_hears_all_in_order(desk: Desk) -> None:
+    address = f"{unique('m')}@vendor.example"
+    for seq in range(6):
+        await desk.record([mail(address, seq)])
+    run = await store_delivery.claim_due(desk.pool, limit=10, lease_s=30, run=4)
+    assert [r["subject"] for r in run] == ["#0", "#1", "#2", "#3"]  # one address: its four oldest, in order
+    assert await store_delivery.claim_due(desk.pool, limit=10, lease_s=30, run=4) == []  # leased: nothing else
+    await store_delivery.release(desk.pool, run)  # given back untried: not charged an attempt
+    assert await desk.pool.fetchval("select sum(attempts) from notifications") == 0
+
+    # the run's first is refused once: the three after it go back untried, and wait for it
+    desk.smtp.fail_next[address] = 1
+    async with desk.deliverers(delivery_run=4):
+        await eventually(lambda: len(desk.smtp.to(address)) == 6, "all six arrive")
+    assert [m.subject for m in desk.smtp.to(address)] == [f"#{seq}" for seq in range(6)]
+    tries = await desk.pool.fetch(
+        "select n.subject, array_agg(a.outcome order by a.attempt) as outcomes from delivery_attempts a "
+        "join notifications n on n.id = a.notification_id group by n.subject order by n.subject"
+    )
+    assert {t["subject"]: t["outcomes"] for t in tries} == {"#0": ["retry", "sent"]} | {
+        f"#{seq}": ["sent"] for seq in range(1, 6)
+    }
+
+
 async def test_a_notification_that_keeps_failing_is_marked_failed_and_the_address_moves_on(desk: Desk) -> None:
     name = unique("dead")
     desk.hooks.fail_next[name] = 3  # every attempt the first notification gets

@@ -114,7 +114,8 @@ class SmtpSink:
     def _session(self) -> SMTP:
         self.sessions += 1
         protocol = SMTP(self, hostname="dealreg-sink")
-        self._open = [p for p in self._open if p.transport is not None and not p.transport.is_closing()]
+        # a protocol without a transport yet is still connecting: it stays
+        self._open = [p for p in self._open if p.transport is None or not p.transport.is_closing()]
         self._open.append(protocol)
         return protocol
 

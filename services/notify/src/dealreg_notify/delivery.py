@@ -31,6 +31,14 @@ def retry_delay(attempt: int, settings: NotifySettings) -> float:
     return random.uniform(base / 2, base)  # noqa: S311 - jitter, not a secret
 
 
+def _by_address(rows: list[asyncpg.Record]) -> list[list[asyncpg.Record]]:
+    """Claimed rows (in id order) as runs, one per address, each in id order."""
+    runs: dict[tuple[str, str], list[asyncpg.Record]] = {}
+    for row in rows:
+        runs.setdefault((row["channel"], row["address"]), []).append(row)
+    return list(runs.values())
+
+
 class Deliverer:
     """Keeps up to `delivery_concurrency` deliveries in flight; a slow one occupies one slot, never the rest."""
 
@@ -45,26 +53,28 @@ class Deliverer:
         )
         self.smtp = SmtpConnections(settings)
         self.in_flight: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     async def run(self) -> None:
         try:
             while True:
                 limit = min(self.settings.delivery_concurrency - len(self.in_flight), self.settings.delivery_batch)
-                rows = await self._claim(limit) if limit > 0 else []
-                for row in rows:
-                    task = asyncio.create_task(self._deliver(row), name=f"deliver-{row['id']}")
+                runs = _by_address(await self._claim(limit)) if limit > 0 else []
+                for rows in runs:
+                    task = asyncio.create_task(self._deliver_run(rows), name=f"deliver-{rows[0]['id']}")
                     self.in_flight.add(task)
                     task.add_done_callback(self.in_flight.discard)
-                if rows and len(rows) == limit:
+                if runs and len(runs) == limit:
                     continue  # there may be more due
-                # idle or full: wake when a delivery ends (its address's next one may be due) or on the next poll
+                # idle or full: wake when a run ends (its address's next one may be due) or on the next poll
                 if self.in_flight:
                     await asyncio.wait(
                         set(self.in_flight), timeout=self.settings.delivery_poll_s, return_when=asyncio.FIRST_COMPLETED
                     )
-                elif not rows:
+                elif not runs:
                     await asyncio.sleep(self.settings.delivery_poll_s)
         finally:
+            self._stopping = True  # runs stop after the message they are sending and give the rest back
             await self._drain()
             await self.http.aclose()
             self.smtp.close()
@@ -78,12 +88,31 @@ class Deliverer:
 
     async def _claim(self, limit: int) -> list[asyncpg.Record]:
         try:
-            return await store_delivery.claim_due(self.pool, limit=limit, lease_s=self.settings.delivery_lease_s)
+            return await store_delivery.claim_due(
+                self.pool, limit=limit, lease_s=self.settings.delivery_lease_s, run=self.settings.delivery_run
+            )
         except DB_ERRORS as exc:
             log.warning("delivery_claim_failed", error=repr(exc))
             return []
 
-    async def _deliver(self, row: asyncpg.Record) -> None:
+    async def _deliver_run(self, rows: list[asyncpg.Record]) -> None:
+        """One address's notifications, oldest first; the first that is not sent stops the run (order holds)."""
+        for i, row in enumerate(rows):
+            if self._stopping:
+                await self._release(rows[i:])
+                return
+            if not await self._deliver(row):
+                await self._release(rows[i + 1 :])
+                return
+
+    async def _release(self, rows: list[asyncpg.Record]) -> None:
+        try:
+            await store_delivery.release(self.pool, rows)
+        except DB_ERRORS as exc:  # their leases run out instead
+            log.warning("delivery_release_failed", error=repr(exc), count=len(rows))
+
+    async def _deliver(self, row: asyncpg.Record) -> bool:
+        """True when the notification was sent and that was recorded."""
         attempt, token = row["attempts"], row["lease_token"]
         try:
             if row["channel"] == "email":
@@ -92,15 +121,17 @@ class Deliverer:
                 await post_webhook(self.http, row, signing_secrets(row["recipient"], self.settings, self.directory))
         except Exception as exc:
             await self._failed(row, attempt, token, f"{type(exc).__name__}: {exc}")
-            return
-        if await self._record(lambda: store_delivery.mark_sent(self.pool, row["id"], attempt, lease_token=token)):
-            log.info(
-                "notification_sent",
-                notification_id=row["id"],
-                channel=row["channel"],
-                recipient=row["recipient"],
-                attempt=attempt,
-            )
+            return False
+        if not await self._record(lambda: store_delivery.mark_sent(self.pool, row["id"], attempt, lease_token=token)):
+            return False
+        log.info(
+            "notification_sent",
+            notification_id=row["id"],
+            channel=row["channel"],
+            recipient=row["recipient"],
+            attempt=attempt,
+        )
+        return True
 
     async def _failed(self, row: asyncpg.Record, attempt: int, token: UUID, error: str) -> None:
         retry_at = None

@@ -39,7 +39,10 @@ class NotifySettings(ServiceSettings):
     delivery_backoff_max_s: float = Field(default=300.0, gt=0)
     delivery_poll_s: float = Field(default=0.5, gt=0, le=30)
     delivery_batch: int = Field(default=50, ge=1, le=1000)
-    delivery_concurrency: int = Field(default=50, ge=1, le=1000, description="deliveries in flight per process")
+    delivery_concurrency: int = Field(default=50, ge=1, le=1000, description="addresses served at once per process")
+    delivery_run: int = Field(
+        default=20, ge=1, le=1000, description="an address's notifications leased together and sent in order"
+    )
     delivery_lease_s: float = Field(default=90.0, gt=0, description="a crashed process's claims return after this")
     digest_hourly_period_s: float = Field(default=3600.0, gt=0, description="length of an 'hourly' digest period")
     digest_daily_period_s: float = Field(default=86400.0, gt=0, description="length of a 'daily' digest period")

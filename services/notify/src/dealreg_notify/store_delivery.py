@@ -10,28 +10,47 @@ import asyncpg
 from dealreg_shared.db import Conn, Pool
 
 
-async def claim_due(pool: Pool, *, limit: int, lease_s: float) -> list[asyncpg.Record]:
+async def claim_due(pool: Pool, *, limit: int, lease_s: float, run: int = 1) -> list[asyncpg.Record]:
     """Lease due notifications to this process; a crashed holder's lease runs out and another takes over.
 
-    Only the oldest pending notification of each address is a candidate, so an address hears its notifications
-    in the order they were recorded, whatever the number of replicas; a leased head keeps the rest waiting.
+    Up to `limit` addresses whose oldest pending notification is due and free, and for each its `run` oldest
+    pending ones, returned in id order: an address hears its notifications in the order they were recorded,
+    whatever the number of replicas, and its leased run keeps the rest waiting.
     """
     rows: list[asyncpg.Record] = await pool.fetch(
-        "with heads as (select distinct on (channel, address) id, next_attempt_at, lease_until from notifications "
-        "where status = 'pending' order by channel, address, id) "
+        "with heads as (select c.id, c.channel, c.address from notifications c where c.status = 'pending' "
+        "and c.next_attempt_at <= now() and (c.lease_until is null or c.lease_until < now()) "
+        # the head of its address: nothing older is pending there (one index probe each)
+        "and not exists (select 1 from notifications o where o.status = 'pending' and o.channel = c.channel "
+        "and o.address = c.address and o.id < c.id) "
+        "order by c.id limit $1 for update skip locked), "
+        "runs as (select r.id from heads h cross join lateral (select o.id from notifications o "
+        "where o.status = 'pending' and o.channel = h.channel and o.address = h.address "
+        "order by o.id limit $3) r) "
         "update notifications n set lease_until = now() + make_interval(secs => $2), "
         "lease_token = gen_random_uuid(), attempts = n.attempts + 1 "
-        "where n.id in (select c.id from notifications c where c.id in (select h.id from heads h "
-        "where h.next_attempt_at <= now() and (h.lease_until is null or h.lease_until < now()) order by h.id limit $1) "
-        "for update skip locked) "
+        "where n.id in (select id from runs) "
         # re-checked on the locked row: another replica may have claimed or finished it meanwhile
         "and n.status = 'pending' and (n.lease_until is null or n.lease_until < now()) "
         "returning n.id, n.event_id, n.recipient, n.channel, n.address, n.subject, n.body_text, n.body_html, "
         "n.payload::text as payload, n.attempts, n.lease_token, n.created_at",
         limit,
         lease_s,
+        run,
     )
-    return rows
+    return sorted(rows, key=lambda r: r["id"])
+
+
+async def release(pool: Pool, rows: list[asyncpg.Record]) -> None:
+    """Give back leased notifications never attempted (their run stopped before them): due again at once."""
+    if rows:
+        await pool.execute(
+            "update notifications n set lease_until = null, attempts = n.attempts - 1 "
+            "from unnest($1::bigint[], $2::uuid[]) as r(id, token) "
+            "where n.id = r.id and n.lease_token = r.token and n.status = 'pending'",
+            [r["id"] for r in rows],
+            [r["lease_token"] for r in rows],
+        )
 
 
 async def mark_sent(pool: Pool, notification_id: int, attempt: int, *, lease_token: UUID) -> bool:
