@@ -14,17 +14,18 @@ from dealreg_conflict.matching import name_keys
 from dealreg_shared.db import Conn
 
 # one index probe per way of being the same customer; the active statuses are written out as the partial
-# indexes' predicate, verbatim, so the planner uses them
+# indexes' predicate, verbatim, so the planner uses them. The ids are gathered first (`= any(array(...))`):
+# joined instead, the prepared statement's generic plan hashed every active registration, a cost that grew
+# with the table (5 ms at 5,000 active, against 0.3 ms this way)
 _CANDIDATES_SQL = (
-    "with ids as ("
+    "select registration_id, partner_id, customer_key, product_lines, status, registrable_domain, name_norm, "
+    "country, region from registrations where registration_id = any(array("
     "  select registration_id from registrations"
     "   where customer_key = $1 and status in ('under_review', 'approved', 'expiring')"
     "  union select registration_id from registrations"
     "   where registrable_domain = $2 and status in ('under_review', 'approved', 'expiring')"
     "  union select registration_id from name_keys where key = any($3::text[])"
-    ") select registration_id, partner_id, customer_key, product_lines, status, registrable_domain, name_norm, "
-    "country, region from registrations join ids using (registration_id) "
-    "where status in ('under_review', 'approved', 'expiring') and (protected_until is null or protected_until > $4) "
+    ")) and status in ('under_review', 'approved', 'expiring') and (protected_until is null or protected_until > $4) "
     "order by vetted_at"
 )
 assert all(f"'{s}'" in _CANDIDATES_SQL for s in ACTIVE)

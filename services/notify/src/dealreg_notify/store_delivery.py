@@ -10,6 +10,33 @@ import asyncpg
 from dealreg_shared.db import Conn, Pool
 
 
+_CLAIM_SQL = (
+    # the addresses with something pending, one index descent each (a loose index scan): the cost follows
+    # how many addresses wait, not how many notifications do
+    "with recursive addresses as ("
+    "(select channel, address from notifications where status = 'pending' order by channel, address limit 1) "
+    "union all select nxt.channel, nxt.address from addresses a cross join lateral (select channel, address "
+    "from notifications where status = 'pending' and (channel, address) > (a.channel, a.address) "
+    "order by channel, address limit 1) nxt), "
+    # each one's head, if it is due and free
+    "heads as (select h.id, a.channel, a.address from addresses a cross join lateral (select id, "
+    "next_attempt_at, lease_until from notifications where status = 'pending' and channel = a.channel "
+    "and address = a.address order by id limit 1) h "
+    "where h.next_attempt_at <= now() and (h.lease_until is null or h.lease_until < now()) "
+    "order by h.id limit $1), "
+    "runs as (select r.id from heads h cross join lateral (select o.id from notifications o "
+    "where o.status = 'pending' and o.channel = h.channel and o.address = h.address "
+    "order by o.id limit $3) r) "
+    "update notifications n set lease_until = now() + make_interval(secs => $2), "
+    "lease_token = gen_random_uuid(), attempts = n.attempts + 1 "
+    "where n.id in (select id from runs) "
+    # re-checked on the row, locked by this update: another replica may have claimed or finished it
+    "and n.status = 'pending' and (n.lease_until is null or n.lease_until < now()) "
+    "returning n.id, n.event_id, n.recipient, n.channel, n.address, n.subject, n.body_text, n.body_html, "
+    "n.payload::text as payload, n.attempts, n.lease_token, n.created_at"
+)
+
+
 async def claim_due(pool: Pool, *, limit: int, lease_s: float, run: int = 1) -> list[asyncpg.Record]:
     """Lease due notifications to this process; a crashed holder's lease runs out and another takes over.
 
@@ -18,29 +45,7 @@ async def claim_due(pool: Pool, *, limit: int, lease_s: float, run: int = 1) -> 
     whatever the number of replicas, and its leased run keeps the rest waiting.
     """
     rows: list[asyncpg.Record] = await pool.fetch(
-        # the addresses with something pending, one index descent each (a loose index scan): the cost follows
-        # how many addresses wait, not how many notifications do
-        "with recursive addresses as ("
-        "(select channel, address from notifications where status = 'pending' order by channel, address limit 1) "
-        "union all select nxt.channel, nxt.address from addresses a cross join lateral (select channel, address "
-        "from notifications where status = 'pending' and (channel, address) > (a.channel, a.address) "
-        "order by channel, address limit 1) nxt), "
-        # each one's head, if it is due and free
-        "heads as (select h.id, a.channel, a.address from addresses a cross join lateral (select id, "
-        "next_attempt_at, lease_until from notifications where status = 'pending' and channel = a.channel "
-        "and address = a.address order by id limit 1) h "
-        "where h.next_attempt_at <= now() and (h.lease_until is null or h.lease_until < now()) "
-        "order by h.id limit $1), "
-        "runs as (select r.id from heads h cross join lateral (select o.id from notifications o "
-        "where o.status = 'pending' and o.channel = h.channel and o.address = h.address "
-        "order by o.id limit $3) r) "
-        "update notifications n set lease_until = now() + make_interval(secs => $2), "
-        "lease_token = gen_random_uuid(), attempts = n.attempts + 1 "
-        "where n.id in (select id from runs) "
-        # re-checked on the row, locked by this update: another replica may have claimed or finished it
-        "and n.status = 'pending' and (n.lease_until is null or n.lease_until < now()) "
-        "returning n.id, n.event_id, n.recipient, n.channel, n.address, n.subject, n.body_text, n.body_html, "
-        "n.payload::text as payload, n.attempts, n.lease_token, n.created_at",
+        _CLAIM_SQL,
         limit,
         lease_s,
         run,
