@@ -177,6 +177,17 @@ async def test_a_run_stops_at_a_refused_mail_and_the_address_still_hears_all_in_
     }
 
 
+async def test_an_address_next_run_is_never_leased_beside_a_run_in_flight(desk: Desk) -> None:
+    address = f"{unique('m')}@vendor.example"
+    for seq in range(3):
+        await desk.record([mail(address, seq)])
+    [head] = await store_delivery.claim_due(desk.pool, limit=10, lease_s=30, run=1)  # another replica's run
+    assert await store_delivery.claim_next_run(desk.pool, channel="email", address=address, lease_s=30, run=5) == []
+    await store_delivery.release(desk.pool, [head])
+    run = await store_delivery.claim_next_run(desk.pool, channel="email", address=address, lease_s=30, run=5)
+    assert [r["subject"] for r in run] == ["#0", "#1", "#2"]
+
+
 async def test_a_notification_that_keeps_failing_is_marked_failed_and_the_address_moves_on(desk: Desk) -> None:
     name = unique("dead")
     desk.hooks.fail_next[name] = 3  # every attempt the first notification gets

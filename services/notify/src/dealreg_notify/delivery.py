@@ -96,14 +96,32 @@ class Deliverer:
             return []
 
     async def _deliver_run(self, rows: list[asyncpg.Record]) -> None:
-        """One address's notifications, oldest first; the first that is not sent stops the run (order holds)."""
-        for i, row in enumerate(rows):
-            if self._stopping:
-                await self._release(rows[i:])
-                return
-            if not await self._deliver(row):
-                await self._release(rows[i + 1 :])
-                return
+        """One address's notifications, oldest first, run after run while it has more; the first that is not
+        sent stops it (order holds)."""
+        while rows:
+            for i, row in enumerate(rows):
+                if self._stopping:
+                    await self._release(rows[i:])
+                    return
+                if not await self._deliver(row):
+                    await self._release(rows[i + 1 :])
+                    return
+            rows = await self._next_run(rows[0]["channel"], rows[0]["address"])
+
+    async def _next_run(self, channel: str, address: str) -> list[asyncpg.Record]:
+        if self._stopping:
+            return []
+        try:
+            return await store_delivery.claim_next_run(
+                self.pool,
+                channel=channel,
+                address=address,
+                lease_s=self.settings.delivery_lease_s,
+                run=self.settings.delivery_run,
+            )
+        except DB_ERRORS as exc:  # the general claim finds the address again
+            log.warning("delivery_claim_failed", error=repr(exc))
+            return []
 
     async def _release(self, rows: list[asyncpg.Record]) -> None:
         try:

@@ -9,7 +9,6 @@ import asyncpg
 
 from dealreg_shared.db import Conn, Pool
 
-
 _CLAIM_SQL = (
     # the addresses with something pending, one index descent each (a loose index scan): the cost follows
     # how many addresses wait, not how many notifications do
@@ -18,10 +17,11 @@ _CLAIM_SQL = (
     "union all select nxt.channel, nxt.address from addresses a cross join lateral (select channel, address "
     "from notifications where status = 'pending' and (channel, address) > (a.channel, a.address) "
     "order by channel, address limit 1) nxt), "
-    # each one's head, if it is due and free
+    # each one's head, if it is due and free: locked, so a replica claiming at the same time waits and then
+    # sees it leased, and never leases the rest of that address's notifications beside this one's run
     "heads as (select h.id, a.channel, a.address from addresses a cross join lateral (select id, "
     "next_attempt_at, lease_until from notifications where status = 'pending' and channel = a.channel "
-    "and address = a.address order by id limit 1) h "
+    "and address = a.address order by id limit 1 for update) h "
     "where h.next_attempt_at <= now() and (h.lease_until is null or h.lease_until < now()) "
     "order by h.id limit $1), "
     "runs as (select r.id from heads h cross join lateral (select o.id from notifications o "
@@ -50,6 +50,29 @@ async def claim_due(pool: Pool, *, limit: int, lease_s: float, run: int = 1) -> 
         lease_s,
         run,
     )
+    return sorted(rows, key=lambda r: r["id"])
+
+
+_NEXT_RUN_SQL = (
+    "with head as (select id from notifications where status = 'pending' and channel = $1 and address = $2 "
+    "order by id limit 1 for update) "
+    "update notifications n set lease_until = now() + make_interval(secs => $3), "
+    "lease_token = gen_random_uuid(), attempts = n.attempts + 1 "
+    "where n.id in (select id from notifications where status = 'pending' and channel = $1 and address = $2 "
+    "order by id limit $4) "
+    "and exists (select 1 from notifications h join head using (id) where h.next_attempt_at <= now() "
+    "and (h.lease_until is null or h.lease_until < now())) "
+    "and n.status = 'pending' and (n.lease_until is null or n.lease_until < now()) "
+    "returning n.id, n.event_id, n.recipient, n.channel, n.address, n.subject, n.body_text, n.body_html, "
+    "n.payload::text as payload, n.attempts, n.lease_token, n.created_at"
+)
+
+
+async def claim_next_run(pool: Pool, *, channel: str, address: str, lease_s: float, run: int) -> list[asyncpg.Record]:
+    """The next run of an address whose run was just sent: no search through the other addresses.
+
+    Nothing when its head is taken (another replica claimed it meanwhile) or not due."""
+    rows: list[asyncpg.Record] = await pool.fetch(_NEXT_RUN_SQL, channel, address, lease_s, run)
     return sorted(rows, key=lambda r: r["id"])
 
 
