@@ -162,13 +162,24 @@ async def test_a_contract_violation_is_dead_lettered_without_retrying(plumbing: 
     assert [r["topic"] for r in await outbox_rows(plumbing)] == [REGISTRATION_DECISIONS.dlq.name]
 
 
-async def test_a_transient_failure_is_retried_past_max_attempts_and_never_dead_lettered(plumbing: Plumbing) -> None:
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ConnectionRefusedError("database went away"),
+        # e.g. the shared lock table full: the server's resource, not the record's fault
+        asyncpg.exceptions.OutOfMemoryError("out of shared memory"),
+    ],
+    ids=["connection", "server-resources"],
+)
+async def test_a_transient_failure_is_retried_past_max_attempts_and_never_dead_lettered(
+    plumbing: Plumbing, failure: Exception
+) -> None:
     attempts: list[int] = []
 
     async def handler(conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
         attempts.append(1)
         if len(attempts) <= 6:
-            raise ConnectionRefusedError("database went away")
+            raise failure
         outbox.emit(
             REGISTRATION_STATUS, key="r", type="test.ok", data=DecisionRefused.model_validate(incoming.event.data)
         )
