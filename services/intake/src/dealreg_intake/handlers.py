@@ -196,12 +196,11 @@ class IntakeHandlers:
 
     async def on_registration_status(self, conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
         """Follow what later stages decide, so capacity counts only registrations that are still active."""
-        if incoming.event.type != EventType.REGISTRATION_STATUS_CHANGED:
+        if incoming.event.type != EventType.REGISTRATION_STATUS_CHANGED or incoming.event.data.get("stage") == "intake":
+            # intake's own answers (half of what it reads here): a rejected submission never changes a
+            # registration intake stored, and a received one says what intake already knows
             return
         changed = RegistrationStatusChanged.model_validate(incoming.event.data)
-        if changed.stage == "intake":
-            # intake's own answers: a rejected submission never changes a registration intake stored
-            return
         await store.mark_registration_status(
             conn,
             registration_id=changed.registration_id,

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formatdate, parseaddr
+from functools import lru_cache
 from html import escape
 from typing import Any
 
@@ -37,6 +38,11 @@ def _part(content_type: str, text: str) -> bytes:
     return (
         f'Content-Type: {content_type}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
     ).encode() + body
+
+
+@lru_cache(maxsize=8)
+def _envelope_sender(mail_from: str) -> str:
+    return parseaddr(mail_from)[1]
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,7 @@ def build_email(row: Any, settings: NotifySettings) -> Email:
         + _part("text/html", html)
         + f"\r\n--{boundary}--\r\n".encode()
     )
-    sender = parseaddr(settings.mail_from)[1]
+    sender = _envelope_sender(settings.mail_from)
     return Email(sender, row["address"], data, utf8=not (sender.isascii() and str(row["address"]).isascii()))
 
 
