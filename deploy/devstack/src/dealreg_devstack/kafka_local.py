@@ -117,7 +117,7 @@ def _format_storage(lay: KafkaLayout) -> None:
     if (lay.data / "meta.properties").is_file():
         return
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-    subprocess.run(
+    done = subprocess.run(
         [
             _java(),
             "-cp",
@@ -130,10 +130,15 @@ def _format_storage(lay: KafkaLayout) -> None:
             "-c",
             str(lay.config),
         ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
     )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"dealreg: formatting the broker's storage in {lay.data} failed ({done.returncode}):\n"
+            f"{(done.stdout + done.stderr).strip()[-2000:]}\n"
+            "(`python -m dealreg_devstack reset` deletes the local stack's data and starts clean)"
+        )
 
 
 async def broker_ready(bootstrap: str) -> bool:

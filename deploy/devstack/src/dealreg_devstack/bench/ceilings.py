@@ -59,8 +59,9 @@ def stop_relay(procs: list[subprocess.Popen[bytes]]) -> None:
             p.kill()
 
 
-async def database_ceiling(stack: Stack, *, seconds: float = 10, workers: int = 4) -> float:
-    """Transactions per second of a stage's kind: inbox row, state row, outbox row, commit (fsync on)."""
+async def database_ceiling(stack: Stack, *, seconds: float = 10, workers: int = 4, batch: int = 1) -> float:
+    """Records per second of a stage's kind of work: inbox row, state row, outbox row, `batch` records to a
+    transaction and its commit (fsync on); batch=1 is one transaction per record."""
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(stack.admin_dealreg_dsn)
     await admin.execute(f"""
@@ -81,14 +82,19 @@ async def database_ceiling(stack: Stack, *, seconds: float = 10, workers: int = 
         try:
             while time.monotonic() < deadline:
                 async with conn.transaction():
-                    await conn.execute("insert into inbox (event_id, topic) values ($1, 't')", str(uuid.uuid4()))
-                    await conn.execute("insert into state (id, data) values ($1, $2::jsonb)", uuid.uuid4(), payload)
+                    # as a stage applies a batch: one inbox statement, the records' own writes, one outbox one
                     await conn.execute(
-                        "insert into outbox (topic, key, value, headers) values ('t', $1, $2, '[]')",
-                        b"k",
-                        payload.encode(),
+                        "insert into inbox (event_id, topic) select unnest($1::text[]), 't'",
+                        [str(uuid.uuid4()) for _ in range(batch)],
                     )
-                done += 1
+                    for _ in range(batch):
+                        await conn.execute("insert into state (id, data) values ($1, $2::jsonb)", uuid.uuid4(), payload)
+                    await conn.execute(
+                        "insert into outbox (topic, key, value, headers) "
+                        "select 't', 'k', v, '[]' from unnest($1::bytea[]) v",
+                        [payload.encode()] * batch,
+                    )
+                done += batch
         finally:
             await conn.close()
 
