@@ -22,6 +22,7 @@ from dealreg_shared.contracts import (
     EventType,
     ReasonCode,
     RegistrationDecided,
+    RegistrationVetted,
     Status,
     TerritoryGranted,
 )
@@ -43,7 +44,7 @@ class CreateOpportunity(Protocol):
         *,
         registration_id: uuid.UUID,
         customer_key: str,
-        data: dict[str, Any],
+        data: dict[str, Any] | RegistrationVetted,
         until: datetime,
     ) -> Awaitable[None]: ...
 
