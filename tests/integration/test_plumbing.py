@@ -22,7 +22,7 @@ from dealreg_shared.contracts import DecisionRefused, EventType
 from dealreg_shared.db import Conn, create_pool, migrate, service_migrations
 from dealreg_shared.envelope import new_event, utcnow
 from dealreg_shared.kafka import ensure_topics, make_producer
-from dealreg_shared.outbox import Outbox, OutboxRelay, insert_outbox
+from dealreg_shared.outbox import Outbox, OutboxRelay, OutgoingRecord, insert_outbox
 from dealreg_shared.topics import REGISTRATION_DECISIONS, REGISTRATION_STATUS, Topic
 from tests.conftest import unique
 
@@ -239,6 +239,27 @@ async def test_a_batch_applies_around_its_bad_records_in_order_and_each_event_on
     await processor(plumbing, max_attempts=2).process_batch(batch, handler)
     assert [c for c in calls if c != "bad"] == []
     assert len(await outbox_rows(plumbing)) == len(rows)
+
+
+async def test_a_record_whose_event_cannot_be_stored_is_dead_lettered_and_its_batch_goes_on(plumbing: Plumbing) -> None:
+    async def handler(conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
+        subject = DecisionRefused.model_validate(incoming.event.data).subject_id
+        outbox.emit(
+            REGISTRATION_STATUS, key=subject, type="test.ok", data=DecisionRefused.model_validate(incoming.event.data)
+        )
+        if subject == "unstorable":  # a topic name Postgres cannot hold: the batch's one outbox statement fails
+            outbox.records.append(OutgoingRecord("bad\x00topic", b"k", b"v", []))
+
+    events = [refused_event(name) for name in ("a", "unstorable", "b", "c")]
+    batch = [record_of(value, headers, offset=20 + i) for i, (headers, value) in enumerate(events)]
+    await processor(plumbing, max_attempts=2).process_batch(batch, handler)
+    rows = await outbox_rows(plumbing)
+    assert [(r["topic"], r["key"]) for r in rows] == [
+        (REGISTRATION_STATUS.name, b"a"),
+        (REGISTRATION_DECISIONS.dlq.name, b"k"),
+        (REGISTRATION_STATUS.name, b"b"),
+        (REGISTRATION_STATUS.name, b"c"),
+    ]
 
 
 async def test_the_relay_publishes_committed_events_in_order_and_nothing_rolled_back(

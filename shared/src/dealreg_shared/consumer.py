@@ -195,7 +195,14 @@ class RecordProcessor:
                 except Exception as exc:
                     raise _RecordFailed(index) from exc
                 done.append((incoming, outbox))
-            await insert_outbox(conn, [r for _, outbox in done if outbox is not None for r in outbox.records])
+            try:
+                await insert_outbox(conn, [r for _, outbox in done if outbox is not None for r in outbox.records])
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception as exc:
+                # one of the records' events cannot be stored: which, the rows do not say; without the last
+                # record the run is tried again, until the culprit is the one left for the one-record path
+                raise _RecordFailed(len(run) - 1) from exc
         return done
 
     def _bind(self, where: ConsumerRecord[Any, Any] | Incoming, event: CloudEvent | None) -> None:
