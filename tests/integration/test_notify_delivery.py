@@ -16,7 +16,7 @@ from dealreg_devstack.provision import Stack
 from dealreg_devstack.sinks import SmtpSink, WebhookSink
 from dealreg_notify import store, store_delivery
 from dealreg_notify.channels import SmtpConnections, build_email
-from dealreg_notify.delivery import Deliverer
+from dealreg_notify.delivery import RUNS_IN_A_ROW, Deliverer
 from dealreg_notify.digest import Digester
 from dealreg_notify.directory import Directory
 from dealreg_notify.domain import Notification
@@ -186,6 +186,22 @@ async def test_an_address_next_run_is_never_leased_beside_a_run_in_flight(desk: 
     await store_delivery.release(desk.pool, [head])
     run = await store_delivery.claim_next_run(desk.pool, channel="email", address=address, lease_s=30, run=5)
     assert [r["subject"] for r in run] == ["#0", "#1", "#2"]
+
+
+async def test_a_busy_address_does_not_keep_its_slot_from_another_address_for_ever(desk: Desk) -> None:
+    busy, other = f"{unique('busy')}@vendor.example", f"{unique('other')}@vendor.example"
+    turn = RUNS_IN_A_ROW * 2  # what a task sends to one address in a row, in runs of 2
+    # the other address's notification is older than most of the busy one's: it must not wait behind them all
+    for seq in range(turn):
+        await desk.record([mail(busy, seq)])
+    await desk.record([mail(other, 0)])
+    for seq in range(turn, 4 * turn):
+        await desk.record([mail(busy, seq)])
+    async with desk.deliverers(delivery_concurrency=1, delivery_run=2):
+        await eventually(lambda: len(desk.smtp.mails) == 4 * turn + 1, "everything arrives")
+    order = [m.rcpt_tos[0] for m in desk.smtp.mails]
+    assert order.index(other) == turn, "the other address was served after one turn of the busy one"
+    assert [m.subject for m in desk.smtp.to(busy)] == [f"#{seq}" for seq in range(4 * turn)]
 
 
 async def test_a_notification_that_keeps_failing_is_marked_failed_and_the_address_moves_on(desk: Desk) -> None:

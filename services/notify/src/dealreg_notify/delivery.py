@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,9 @@ from dealreg_shared.envelope import utcnow
 log = structlog.get_logger(__name__)
 
 DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# a busy address keeps its task this many runs, then queues again: with more busy addresses than tasks, each
+# gets its turn (the general claim serves the longest-waiting heads first)
+RUNS_IN_A_ROW = 5
 
 
 def retry_delay(attempt: int, settings: NotifySettings) -> float:
@@ -96,9 +100,9 @@ class Deliverer:
             return []
 
     async def _deliver_run(self, rows: list[asyncpg.Record]) -> None:
-        """One address's notifications, oldest first, run after run while it has more; the first that is not
-        sent stops it (order holds)."""
-        while rows:
+        """One address's notifications, oldest first, run after run while it has more (up to RUNS_IN_A_ROW, then
+        the address waits its turn again behind the others); the first that is not sent stops it (order holds)."""
+        for runs in itertools.count(1):
             for i, row in enumerate(rows):
                 if self._stopping:
                     await self._release(rows[i:])
@@ -106,7 +110,11 @@ class Deliverer:
                 if not await self._deliver(row):
                     await self._release(rows[i + 1 :])
                     return
+            if runs >= RUNS_IN_A_ROW:
+                return
             rows = await self._next_run(rows[0]["channel"], rows[0]["address"])
+            if not rows:
+                return
 
     async def _next_run(self, channel: str, address: str) -> list[asyncpg.Record]:
         if self._stopping:
