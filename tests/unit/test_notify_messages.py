@@ -149,6 +149,18 @@ def test_an_email_keeps_any_text_exactly_and_a_name_cannot_add_headers() -> None
     assert not build_email(row, NotifySettings()).utf8
 
 
+def test_a_sender_name_that_is_not_ascii_is_encoded_and_the_addresses_are_kept_as_they_are() -> None:
+    settings = NotifySettings(mail_from="Vertrieb Müller <vertrieb@vendor.example>")
+    row = {"id": 8, "address": "jürgen@müller.de", "subject": "S", "body_text": "t", "body_html": None}
+    built = build_email(row, settings)
+    assert built.sender == "vertrieb@vendor.example" and built.recipient == "jürgen@müller.de" and built.utf8
+    head = built.data.split(b"\r\n\r\n", 1)[0].decode()
+    assert "From: =?utf-8?" in head and "<vertrieb@vendor.example>" in head
+    assert "To: jürgen@müller.de" in head
+    parsed = email.message_from_bytes(built.data, policy=email.policy.SMTPUTF8)
+    assert parsed["From"].addresses[0].display_name == "Vertrieb Müller"
+
+
 def _independent_partner_secret(master: str, partner_id: str) -> str:
     key = base64.b64decode(master.removeprefix("whsec_"))
     return (

@@ -10,7 +10,7 @@ import socket
 import time
 from dataclasses import dataclass
 from email.header import Header
-from email.utils import formatdate, parseaddr
+from email.utils import formataddr, formatdate, parseaddr
 from functools import lru_cache
 from html import escape
 from typing import Any
@@ -45,6 +45,13 @@ def _envelope_sender(mail_from: str) -> str:
     return parseaddr(mail_from)[1]
 
 
+@lru_cache(maxsize=8)
+def _from_header(mail_from: str) -> str:
+    """`Name <address>` with only the name encoded when it is not ASCII (an encoded address is no address)."""
+    name, address = parseaddr(" ".join(mail_from.split()))
+    return formataddr((name, address), charset="utf-8")
+
+
 @dataclass(frozen=True)
 class Email:
     sender: str  # the envelope's
@@ -61,8 +68,9 @@ def build_email(row: Any, settings: NotifySettings) -> Email:
     )
     boundary = f"=_dealreg_{row['id']}_{secrets.token_hex(8)}"
     headers = [
-        ("From", _header(settings.mail_from)),
-        ("To", _header(row["address"])),
+        ("From", _from_header(settings.mail_from)),
+        # an address stays as it is (SMTPUTF8 carries one that is not ASCII), on one line
+        ("To", " ".join(str(row["address"]).split())),
         ("Subject", _header(row["subject"])),
         ("Date", formatdate(usegmt=True)),
         # the same notification keeps its Message-ID on every attempt: mail systems can drop a duplicate
