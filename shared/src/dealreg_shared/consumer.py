@@ -217,23 +217,13 @@ class RecordProcessor:
             )
 
     async def _apply(self, incoming: Incoming, handler: Handler) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            outbox = await self._apply_in(conn, incoming, handler)
+        """The one-record path: the same unit of work as a batch's, alone; the record's own failure is raised."""
+        try:
+            [(_, outbox)] = await self._apply_together([incoming], handler)
+        except _RecordFailed as failed:
+            assert failed.__cause__ is not None
+            raise failed.__cause__ from None
         self._applied(incoming, outbox)
-
-    async def _apply_in(self, conn: Conn, incoming: Incoming, handler: Handler) -> Outbox | None:
-        """Inside an open transaction: the inbox check, the handler, its outbox; None when already applied."""
-        fresh = await conn.fetchval(
-            "insert into inbox (event_id, topic) values ($1, $2) on conflict do nothing returning true",
-            incoming.event.id,
-            incoming.topic,
-        )
-        if not fresh:
-            return None
-        outbox = Outbox(service=self.service, cause=incoming.event)
-        await handler(conn, incoming, outbox)
-        await insert_outbox(conn, outbox.records)
-        return outbox
 
     def _applied(self, incoming: Incoming, outbox: Outbox | None) -> None:
         """After the commit: the unit of work's one log line and its metrics."""

@@ -27,9 +27,14 @@ class DeliveryError(Exception):
     pass
 
 
+def _one_line(value: object) -> str:
+    """A header value on one line: a name a partner typed cannot add headers."""
+    return " ".join(str(value).split())
+
+
 def _header(value: str) -> str:
-    """A header value on one line (a name a partner typed cannot add headers), RFC 2047-encoded when not ASCII."""
-    value = " ".join(str(value).split())
+    """On one line, RFC 2047-encoded when not ASCII."""
+    value = _one_line(value)
     return value if value.isascii() else Header(value, "utf-8").encode()
 
 
@@ -48,7 +53,7 @@ def _envelope_sender(mail_from: str) -> str:
 @lru_cache(maxsize=8)
 def _from_header(mail_from: str) -> str:
     """`Name <address>` with only the name encoded when it is not ASCII (an encoded address is no address)."""
-    name, address = parseaddr(" ".join(mail_from.split()))
+    name, address = parseaddr(_one_line(mail_from))
     return formataddr((name, address), charset="utf-8")
 
 
@@ -70,7 +75,7 @@ def build_email(row: Any, settings: NotifySettings) -> Email:
     headers = [
         ("From", _from_header(settings.mail_from)),
         # an address stays as it is (SMTPUTF8 carries one that is not ASCII), on one line
-        ("To", " ".join(str(row["address"]).split())),
+        ("To", _one_line(row["address"])),
         ("Subject", _header(row["subject"])),
         ("Date", formatdate(usegmt=True)),
         # the same notification keeps its Message-ID on every attempt: mail systems can drop a duplicate

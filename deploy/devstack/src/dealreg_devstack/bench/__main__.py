@@ -21,7 +21,7 @@ from typing import Any
 from aiokafka.structs import ConsumerRecord
 
 from dealreg_devstack.bench.ceilings import RELAY_PARTITIONS, database_ceiling, start_relay, stop_relay
-from dealreg_devstack.bench.measure import Run, Sampler, Watcher, publish, wait_finished, write_json
+from dealreg_devstack.bench.measure import Run, Sampler, Watcher, phase, write_json
 from dealreg_devstack.bench.workload import BENCH_ID, Submission, make_submissions, onboard_partners, relay_copies
 from dealreg_devstack.launcher import start_all, stop_all
 from dealreg_devstack.paths import state_dir
@@ -109,7 +109,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         relay_run = Run("relay")
         watch_relay.runs.append(relay_run)
         try:
-            await publish(
+            await phase(
                 producer,
                 topics[0],
                 cycle_fresh(pool[:5000]),
@@ -118,7 +118,6 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 window=args.window * 4,
                 label="ceiling: 4-hop relay",
             )
-            await wait_finished(relay_run, label="ceiling: 4-hop relay", seconds=args.relay_seconds)
         finally:
             await watch_relay.stop()
             stop_relay(relays)
@@ -132,7 +131,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         supply = iter(pool)
         full = Run("pipeline")
         watch.runs.append(full)
-        await publish(
+        await phase(
             producer,
             REGISTRATIONS_SUBMITTED.name,
             supply,
@@ -141,7 +140,6 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             window=args.window,
             label="pipeline: as fast as it goes",
         )
-        await wait_finished(full, label="pipeline: as fast as it goes", seconds=args.seconds)
         figures["pipeline_per_s"] = round(full.throughput(), 1)
         figures["pipeline_finished"] = len(full.finished)
         figures["outcomes_full_speed"] = dict(full.outcomes.most_common())
@@ -150,7 +148,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         rate = args.rate or max(1.0, round(full.throughput() / 2))
         fixed = Run("fixed-rate")
         watch.runs.append(fixed)
-        await publish(
+        await phase(
             producer,
             REGISTRATIONS_SUBMITTED.name,
             supply,
@@ -159,7 +157,6 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             rate=rate,
             label=f"pipeline: offered {rate:.0f}/s",
         )
-        await wait_finished(fixed, label=f"pipeline: offered {rate:.0f}/s", seconds=args.rate_seconds)
         figures["fixed_rate_offered_per_s"] = rate
         figures["fixed_rate_latency_ms"] = {k: round(v, 1) for k, v in fixed.latencies_ms().items()}
         figures["fixed_rate_unfinished"] = len(fixed.published) - len(fixed.finished)
@@ -199,11 +196,11 @@ def report(f: dict[str, Any]) -> str:
     for stage, v in sorted(f.get("stages_full_speed", {}).items()):
         lines.append(f"  {stage:<60} {v['per_s']:>8.1f} {v['peak_lag']:>8.0f}")
     lines.append("")
-    for phase in ("full_speed", "fixed_rate"):
-        outcomes = f.get(f"outcomes_{phase}", {})
+    for name in ("full_speed", "fixed_rate"):
+        outcomes = f.get(f"outcomes_{name}", {})
         total = max(sum(outcomes.values()), 1)
         lines.append(
-            f"outcomes ({phase.replace('_', ' ')}): "
+            f"outcomes ({name.replace('_', ' ')}): "
             + ", ".join(f"{k} {v} ({v / total:.0%})" for k, v in outcomes.items())
         )
         unexpected = {k: v for k, v in outcomes.items() if k not in EXPECTED_OUTCOMES}

@@ -136,6 +136,22 @@ async def publish(
     await producer.flush()
 
 
+async def phase(
+    producer: AIOKafkaProducer,
+    topic: str,
+    pool: Iterator[Submission],
+    run: Run,
+    *,
+    seconds: float,
+    label: str,
+    window: int | None = None,
+    rate: float | None = None,
+) -> None:
+    """One measured phase: publish for `seconds`, then wait until what was published finished."""
+    await publish(producer, topic, pool, run, seconds=seconds, window=window, rate=rate, label=label)
+    await wait_finished(run, label=label, seconds=seconds)
+
+
 def _sent(run: Run, registration_id: str, sent: asyncio.Future[Any]) -> None:
     """A record the broker refused never started: it leaves the run, and the run counts why."""
     if not sent.cancelled() and (error := sent.exception()) is not None:
