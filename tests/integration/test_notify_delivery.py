@@ -51,7 +51,7 @@ class Desk:
 
     async def record(self, items: list[Notification], event_id: str | None = None) -> None:
         async with self.pool.acquire() as conn:
-            await store.insert_notifications(conn, event_id=event_id or unique("e-"), event_type="t", items=items)
+            await store.insert_notifications(conn, [store.Recorded(event_id or unique("e-"), "t", items)])
 
     @asynccontextmanager
     async def deliverers(self, count: int = 1, **overrides: Any) -> AsyncIterator[None]:

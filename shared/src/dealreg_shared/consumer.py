@@ -37,6 +37,10 @@ class _RecordFailed(Exception):
         self.index = index
 
 
+class _RunHandlerFailed(Exception):
+    """Inside a run applied together: its run handler failed, and with it the run's transaction."""
+
+
 class PoisonRecord(Exception):
     """This record can never be applied (it breaks the contract): dead-letter it without retrying."""
 
@@ -69,6 +73,10 @@ class Incoming:
 
 
 Handler = Callable[[Conn, Incoming, Outbox], Awaitable[None]]
+# the same work as a Handler's for several records at once, in their order (set-based: a few statements for the
+# whole run instead of a few per record). It must leave the database and the outboxes exactly as the Handler
+# applied to each record in turn would; when it fails, the run is applied again record by record with the Handler
+RunHandler = Callable[[Conn, Sequence[tuple[Incoming, Outbox]]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -110,7 +118,9 @@ class RecordProcessor:
             reason = f"{type(applied).__name__}: {applied}"
             await self._with_retry(lambda: self._dead_letter(record, reason), poison_ok=False)
 
-    async def process_batch(self, records: Sequence[ConsumerRecord[Any, Any]], handler: Handler) -> None:
+    async def process_batch(
+        self, records: Sequence[ConsumerRecord[Any, Any]], handler: Handler, run_handler: RunHandler | None = None
+    ) -> None:
         """The fast path: consecutive records in one transaction (one commit, one fsync, few round trips).
 
         The first record that cannot be applied there (undecodable, failing) ends the run: what came before it is
@@ -122,7 +132,7 @@ class RecordProcessor:
         start = 0
         while start < len(records):
             started = time.monotonic()
-            applied = await self._apply_run(records[start:], handler)
+            applied = await self._apply_run(records[start:], handler, run_handler)
             for record in records[start : start + applied]:
                 PROCESSING_SECONDS.labels(self.service, record.topic).observe((time.monotonic() - started) / applied)
             start += applied
@@ -131,12 +141,16 @@ class RecordProcessor:
                     await self._process(records[start], handler)
                 start += 1
 
-    async def _apply_run(self, records: Sequence[ConsumerRecord[Any, Any]], handler: Handler) -> int:
+    async def _apply_run(
+        self, records: Sequence[ConsumerRecord[Any, Any]], handler: Handler, run_handler: RunHandler | None
+    ) -> int:
         """How many leading records were applied (or found applied) and committed together.
 
         The leading decodable records are applied in one transaction: one inbox statement for all of them, the
         handlers in order, one outbox statement for all they emit. When a handler fails, the transaction is rolled
         back and tried again without that record and those after it (so no savepoint is needed per record).
+        With a run handler, the run's fresh records are applied by it in one go; if it fails, the run is tried
+        again with the handler, record by record.
         """
         run: list[Incoming] = []
         for record in records:
@@ -148,7 +162,7 @@ class RecordProcessor:
         attempt = 0
         while run:
             try:
-                done = await self._apply_together(run, handler)
+                done = await self._apply_together(run, handler, run_handler)
             except TRANSIENT_ERRORS as exc:
                 delay = self.retry.delay(attempt)
                 log.warning("transient_failure_retrying", error=repr(exc), retry_in_s=round(delay, 3))
@@ -157,6 +171,10 @@ class RecordProcessor:
                 continue
             except _RecordFailed as failed:
                 run = run[: failed.index]  # the one-record path will meet the failure again and report it
+                continue
+            except _RunHandlerFailed as failed:
+                log.warning("run_handler_failed", error=repr(failed.__cause__), records=len(run))
+                run_handler = None  # record by record, which finds the record that fails, if one does
                 continue
             for incoming, outbox in done:
                 self._applied(incoming, outbox)
@@ -171,7 +189,9 @@ class RecordProcessor:
             return len(done)
         return 0
 
-    async def _apply_together(self, run: list[Incoming], handler: Handler) -> list[tuple[Incoming, Outbox | None]]:
+    async def _apply_together(
+        self, run: list[Incoming], handler: Handler, run_handler: RunHandler | None = None
+    ) -> list[tuple[Incoming, Outbox | None]]:
         done: list[tuple[Incoming, Outbox | None]] = []
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
@@ -181,20 +201,32 @@ class RecordProcessor:
                 [i.topic for i in run],
             )
             fresh = {r["event_id"] for r in rows}
-            for index, incoming in enumerate(run):
-                self._bind(incoming, incoming.event)
-                if incoming.event.id not in fresh:  # applied before, or earlier in this run
+            for incoming in run:
+                if incoming.event.id in fresh:
+                    fresh.discard(incoming.event.id)
+                    done.append((incoming, Outbox(service=self.service, cause=incoming.event)))
+                else:  # applied before, or earlier in this run
                     done.append((incoming, None))
-                    continue
-                fresh.discard(incoming.event.id)
-                outbox = Outbox(service=self.service, cause=incoming.event)
+            todo = [(incoming, outbox) for incoming, outbox in done if outbox is not None]
+            if run_handler is not None and len(todo) > 1:
+                self._bind(todo[0][0], None)  # the run's lines name their records themselves
                 try:
-                    await handler(conn, incoming, outbox)
+                    await run_handler(conn, todo)
                 except TRANSIENT_ERRORS:
                     raise
                 except Exception as exc:
-                    raise _RecordFailed(index) from exc
-                done.append((incoming, outbox))
+                    raise _RunHandlerFailed() from exc
+            else:
+                for index, (incoming, outbox) in enumerate(done):
+                    if outbox is None:
+                        continue
+                    self._bind(incoming, incoming.event)
+                    try:
+                        await handler(conn, incoming, outbox)
+                    except TRANSIENT_ERRORS:
+                        raise
+                    except Exception as exc:
+                        raise _RecordFailed(index) from exc
             try:
                 await insert_outbox(conn, [r for _, outbox in done if outbox is not None for r in outbox.records])
             except TRANSIENT_ERRORS:

@@ -15,7 +15,7 @@ from faststream import FastStream
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 
-from dealreg_shared.consumer import Handler, RecordProcessor, RetryPolicy
+from dealreg_shared.consumer import Handler, RecordProcessor, RetryPolicy, RunHandler
 from dealreg_shared.db import Pool, create_pool, migrate, service_migrations
 from dealreg_shared.health import HealthServer
 from dealreg_shared.kafka import ACK_POLICY, make_broker, make_producer
@@ -56,15 +56,16 @@ class ServiceRuntime:
             raise RuntimeError("the service has not started")
         return self._pool
 
-    def subscribe(self, topic: Topic, handler: Handler) -> None:
-        """Consume `topic` in this service's group for it; each record goes through the RecordProcessor."""
+    def subscribe(self, topic: Topic, handler: Handler, *, run_handler: RunHandler | None = None) -> None:
+        """Consume `topic` in this service's group for it; each record goes through the RecordProcessor
+        (`run_handler`, when given, applies several fresh records at once, as `handler` would one by one)."""
 
         async def on_records(body: list[bytes], msg: KafkaMessage) -> None:
             assert self._processor is not None
             records = msg.raw_message
             if not isinstance(records, tuple):
                 records = (records,)
-            await self._processor.process_batch(records, handler)
+            await self._processor.process_batch(records, handler, run_handler)
             _observe_lag(self.service, msg.consumer, records)
 
         on_records.__name__ = handler.__name__

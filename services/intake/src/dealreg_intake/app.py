@@ -22,5 +22,7 @@ def build_app(settings: IntakeSettings, config: IntakeConfig | None = None) -> F
     handlers = IntakeHandlers(config=config, regions=parse_regions(settings.regions))
     runtime.subscribe(REGISTRATIONS_SUBMITTED, handlers.on_registration_submitted)
     runtime.subscribe(PARTNERS, handlers.on_partner_event)
-    runtime.subscribe(REGISTRATION_STATUS, handlers.on_registration_status)
+    runtime.subscribe(
+        REGISTRATION_STATUS, handlers.on_registration_status, run_handler=handlers.on_registration_statuses
+    )
     return runtime.app()

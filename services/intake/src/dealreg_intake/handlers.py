@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 import structlog
@@ -196,16 +197,27 @@ class IntakeHandlers:
 
     async def on_registration_status(self, conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
         """Follow what later stages decide, so capacity counts only registrations that are still active."""
-        if incoming.event.type != EventType.REGISTRATION_STATUS_CHANGED or incoming.event.data.get("stage") == "intake":
-            # intake's own answers (half of what it reads here): a rejected submission never changes a
-            # registration intake stored, and a received one says what intake already knows
-            return
-        changed = RegistrationStatusChanged.model_validate(incoming.event.data)
-        await store.mark_registration_status(
-            conn,
-            registration_id=changed.registration_id,
-            partner_id=changed.partner_id,
-            status=changed.status,
-            active=still_active(changed.status),
-            at=changed.occurred_at,
-        )
+        changed = _later_stage_status(incoming)
+        if changed is not None:
+            await store.mark_registration_statuses(conn, [changed])
+
+    async def on_registration_statuses(self, conn: Conn, run: Sequence[tuple[Incoming, Outbox]]) -> None:
+        """`on_registration_status` for a run of records: one statement."""
+        changes = [changed for incoming, _ in run if (changed := _later_stage_status(incoming)) is not None]
+        if changes:
+            await store.mark_registration_statuses(conn, changes)
+
+
+def _later_stage_status(incoming: Incoming) -> store.StatusChange | None:
+    if incoming.event.type != EventType.REGISTRATION_STATUS_CHANGED or incoming.event.data.get("stage") == "intake":
+        # intake's own answers (half of what it reads here): a rejected submission never changes a
+        # registration intake stored, and a received one says what intake already knows
+        return None
+    changed = RegistrationStatusChanged.model_validate(incoming.event.data)
+    return store.StatusChange(
+        registration_id=changed.registration_id,
+        partner_id=changed.partner_id,
+        status=changed.status,
+        active=still_active(changed.status),
+        at=changed.occurred_at,
+    )

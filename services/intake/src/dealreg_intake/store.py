@@ -75,20 +75,29 @@ async def admit(
     return Admission(row["existing"], row["taken"], row["active"])
 
 
-async def mark_registration_status(
-    conn: Conn, *, registration_id: UUID, partner_id: str, status: str, active: bool, at: datetime
-) -> bool:
-    """False when intake never stored this registration for this partner."""
-    result: str = await conn.execute(
-        "update registrations set status = $3, active = $4, status_at = $5 "
-        "where registration_id = $1 and partner_id = $2",
-        registration_id,
-        partner_id,
-        status,
-        active,
-        at,
+@dataclass(frozen=True)
+class StatusChange:
+    registration_id: UUID
+    partner_id: str
+    status: str
+    active: bool
+    at: datetime
+
+
+async def mark_registration_statuses(conn: Conn, changes: list[StatusChange]) -> None:
+    """Each registration takes its last change of the list; one intake never stored (for this partner) none."""
+    last = {(c.registration_id, c.partner_id): c for c in changes}  # an update touches a row once: keep the last
+    await conn.execute(
+        "update registrations r set status = c.status, active = c.active, status_at = c.at "
+        "from unnest($1::uuid[], $2::text[], $3::text[], $4::bool[], $5::timestamptz[]) "
+        "as c(registration_id, partner_id, status, active, at) "
+        "where r.registration_id = c.registration_id and r.partner_id = c.partner_id",
+        [c.registration_id for c in last.values()],
+        [c.partner_id for c in last.values()],
+        [c.status for c in last.values()],
+        [c.active for c in last.values()],
+        [c.at for c in last.values()],
     )
-    return result.endswith(" 1")
 
 
 async def partner_known(conn: Conn, partner_id: str) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import structlog
 from faststream import FastStream
@@ -58,39 +60,69 @@ async def _application_state(conn: Conn, application_id: uuid.UUID, state: str) 
     await store_actions.set_state(conn, kind="application", record_id=str(application_id), state=state)
 
 
+@dataclass(frozen=True)
+class StatusNotifications:
+    """What registrations' statuses (and refused decisions) notify, recorded for delivery."""
+
+    settings: NotifySettings
+    directory: Directory
+
+    def linked(self, items: list[Notification]) -> list[Notification]:
+        if not self.settings.actions_port:
+            return items
+        return link_notifications(
+            items,
+            base_url=self.settings.actions_base_url,
+            secret=self.settings.actions_secret,
+            ttl_s=self.settings.actions_ttl_s,
+            now=time.time(),
+            new_id=lambda: uuid.uuid4().hex,
+        )
+
+    async def record(self, conn: Conn, recorded: list[store.Recorded]) -> None:
+        recorded = [store.Recorded(r.event_id, r.event_type, self.linked(r.items)) for r in recorded]
+        await store.insert_notifications(conn, recorded)
+        items = [n for r in recorded for n in r.items]
+        log.info("notifications_recorded", count=len(items), held=sum(n.digest != "none" for n in items))
+
+    async def on_registration_statuses(self, conn: Conn, run: Sequence[tuple[Incoming, Outbox]]) -> None:
+        """Statuses (and refused decisions) become notifications: a few statements for the whole run."""
+        statuses: list[tuple[Incoming, RegistrationStatusChanged | None]] = []
+        for incoming, _ in run:
+            event = incoming.event
+            if event.type == EventType.DECISION_REFUSED:
+                statuses.append((incoming, None))
+            elif event.type == EventType.REGISTRATION_STATUS_CHANGED:
+                statuses.append((incoming, RegistrationStatusChanged.model_validate(event.data)))
+            else:
+                log.info("event_type_ignored", event_id=event.id)  # a newer producer's event: not for notify
+        changed = [s for _, s in statuses if s is not None]
+        await store_actions.set_states(
+            conn, kind="registration", states=[(str(s.registration_id), s.status.value) for s in changed]
+        )
+        wanted = {p for s in changed for p in (s.partner_id, *competing_partner_ids(s))}
+        partners = await store.get_partners(conn, sorted(wanted)) if wanted else {}
+        recorded = []
+        for incoming, status in statuses:
+            if status is None:
+                items = route_decision_refused(DecisionRefused.model_validate(incoming.event.data), self.directory)
+            else:
+                names = {p: partners[p].company_name for p in competing_partner_ids(status) if p in partners}
+                items = route_status(status, partners.get(status.partner_id), self.directory, names)
+            recorded.append(store.Recorded(incoming.event.id, incoming.event.type, items))
+        await self.record(conn, recorded)
+
+    async def on_registration_status(self, conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
+        await self.on_registration_statuses(conn, [(incoming, outbox)])
+
+
 def build_app(settings: NotifySettings) -> FastStream:
     runtime = ServiceRuntime(service=SERVICE, settings=settings, package="dealreg_notify")
     directory = load_directory(settings)
     regions = parse_regions(settings.regions)
 
-    async def record(conn: Conn, incoming: Incoming, items: list[Notification]) -> None:
-        if settings.actions_port:
-            items = link_notifications(
-                items,
-                base_url=settings.actions_base_url,
-                secret=settings.actions_secret,
-                ttl_s=settings.actions_ttl_s,
-                now=time.time(),
-                new_id=lambda: uuid.uuid4().hex,
-            )
-        await store.insert_notifications(conn, event_id=incoming.event.id, event_type=incoming.event.type, items=items)
-        log.info("notifications_recorded", count=len(items), held=sum(n.digest != "none" for n in items))
-
-    async def on_registration_status(conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
-        event = incoming.event
-        if event.type == EventType.DECISION_REFUSED:
-            await record(conn, incoming, route_decision_refused(DecisionRefused.model_validate(event.data), directory))
-            return
-        if event.type != EventType.REGISTRATION_STATUS_CHANGED:
-            log.info("event_type_ignored")  # a newer producer's event: not for notify to act on
-            return
-        status = RegistrationStatusChanged.model_validate(event.data)
-        rid = str(status.registration_id)
-        await store_actions.set_state(conn, kind="registration", record_id=rid, state=status.status.value)
-        partner = await store.get_partner(conn, status.partner_id)
-        competing = competing_partner_ids(status)
-        names = await store.get_partner_names(conn, competing) if competing else {}
-        await record(conn, incoming, route_status(status, partner, directory, names))
+    notes = StatusNotifications(settings, directory)
+    record = notes.record
 
     async def on_partner_event(conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
         event = incoming.event
@@ -114,9 +146,9 @@ def build_app(settings: NotifySettings) -> FastStream:
         elif event.type == EventType.DECISION_REFUSED:
             items = route_decision_refused(DecisionRefused.model_validate(event.data), directory)
         if items:
-            await record(conn, incoming, items)
+            await record(conn, [store.Recorded(incoming.event.id, incoming.event.type, items)])
 
-    runtime.subscribe(REGISTRATION_STATUS, on_registration_status)
+    runtime.subscribe(REGISTRATION_STATUS, notes.on_registration_status, run_handler=notes.on_registration_statuses)
     runtime.subscribe(PARTNERS, on_partner_event)
     runtime.add_background(
         "delivery", lambda: Deliverer(pool=runtime.pool, settings=settings, directory=directory).run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -29,47 +30,53 @@ async def mark_partner_active(conn: Conn, partner_id: str, *, active: bool) -> N
     await conn.execute("update partners set active = $2, updated_at = now() where partner_id = $1", partner_id, active)
 
 
-async def get_partner(conn: Conn, partner_id: str) -> PartnerContacts | None:
-    row = await conn.fetchrow(
-        "select partner_id, company_name, emails, webhook_url, region from partners where partner_id = $1",
-        partner_id,
-    )
-    if row is None:
-        return None
-    return PartnerContacts(
-        row["partner_id"], row["company_name"], tuple(row["emails"]), row["webhook_url"], row["region"]
-    )
-
-
-async def get_partner_names(conn: Conn, partner_ids: list[str]) -> dict[str, str]:
+async def get_partners(conn: Conn, partner_ids: list[str]) -> dict[str, PartnerContacts]:
     rows = await conn.fetch(
-        "select partner_id, company_name from partners where partner_id = any($1::text[])", partner_ids
+        "select partner_id, company_name, emails, webhook_url, region from partners where partner_id = any($1::text[])",
+        partner_ids,
     )
-    return {r["partner_id"]: r["company_name"] for r in rows}
+    return {
+        r["partner_id"]: PartnerContacts(
+            r["partner_id"], r["company_name"], tuple(r["emails"]), r["webhook_url"], r["region"]
+        )
+        for r in rows
+    }
 
 
-async def insert_notifications(conn: Conn, *, event_id: str, event_type: str, items: list[Notification]) -> None:
-    """Recorded before anything is sent; the unique key makes a second recording of the same event a no-op."""
-    await conn.executemany(
+@dataclass(frozen=True)
+class Recorded:
+    """The notifications one event makes."""
+
+    event_id: str
+    event_type: str
+    items: list[Notification]
+
+
+async def insert_notifications(conn: Conn, recorded: list[Recorded]) -> None:
+    """Recorded before anything is sent, in the list's order (their ids are the delivery order), in one statement;
+    the unique key makes a second recording of the same event a no-op."""
+    rows = [(r.event_id, r.event_type, n) for r in recorded for n in r.items]
+    if not rows:
+        return
+    await conn.execute(
         "insert into notifications (event_id, event_type, recipient, channel, address, subject, body_text, "
-        "body_html, payload, digest, status) values ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11) "
+        "body_html, payload, digest, status) "
+        "select event_id, event_type, recipient, channel, address, subject, body_text, body_html, payload, digest, "
+        "status from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+        "$8::text[], $9::jsonb[], $10::text[], $11::text[]) with ordinality as n(event_id, event_type, recipient, "
+        "channel, address, subject, body_text, body_html, payload, digest, status, i) order by i "
         "on conflict do nothing",
-        [
-            (
-                event_id,
-                event_type,
-                n.recipient,
-                n.channel,
-                n.address,
-                n.subject,
-                n.text,
-                n.html,
-                json.dumps(n.payload),
-                n.digest,
-                "held" if n.digest != "none" else "pending",
-            )
-            for n in items
-        ],
+        [event_id for event_id, _, _ in rows],
+        [event_type for _, event_type, _ in rows],
+        [n.recipient for _, _, n in rows],
+        [n.channel for _, _, n in rows],
+        [n.address for _, _, n in rows],
+        [n.subject for _, _, n in rows],
+        [n.text for _, _, n in rows],
+        [n.html for _, _, n in rows],
+        [json.dumps(n.payload) for _, _, n in rows],
+        [n.digest for _, _, n in rows],
+        ["held" if n.digest != "none" else "pending" for _, _, n in rows],
     )
 
 

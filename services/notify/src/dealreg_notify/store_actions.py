@@ -24,12 +24,20 @@ async def consume_token(conn: Conn, token: ActionToken, decision_id: uuid.UUID) 
 
 
 async def set_state(conn: Conn, *, kind: str, record_id: str, state: str) -> None:
+    await set_states(conn, kind=kind, states=[(record_id, state)])
+
+
+async def set_states(conn: Conn, *, kind: str, states: list[tuple[str, str]]) -> None:
+    """Each record takes the last state the list gives it (one statement)."""
+    last = dict(states)  # an upsert touches a row once
+    if not last:
+        return
     await conn.execute(
-        "insert into record_states (record_id, kind, state) values ($1, $2, $3) "
-        "on conflict (record_id) do update set state = excluded.state, updated_at = now()",
-        record_id,
+        "insert into record_states (record_id, kind, state) select r, $1, s from unnest($2::text[], $3::text[]) "
+        "as n(r, s) on conflict (record_id) do update set state = excluded.state, updated_at = now()",
         kind,
-        state,
+        list(last),
+        list(last.values()),
     )
 
 

@@ -25,5 +25,7 @@ def build_app(settings: VettingSettings) -> FastStream:
     eligibility = Eligibility(config)
     runtime.subscribe(PARTNER_APPLICATIONS, onboarding.on_partner_application)
     runtime.subscribe(PARTNER_DECISIONS, onboarding.on_partner_decision)
-    runtime.subscribe(REGISTRATIONS_RECEIVED, eligibility.on_registration_received)
+    runtime.subscribe(
+        REGISTRATIONS_RECEIVED, eligibility.on_registration_received, run_handler=eligibility.on_registrations_received
+    )
     return runtime.app()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -14,7 +15,7 @@ from dealreg_shared.statuses import emit_status
 from dealreg_shared.topics import REGISTRATIONS_VETTED
 from dealreg_vetting import store
 from dealreg_vetting.config import VettingConfig
-from dealreg_vetting.eligibility import assess_registration
+from dealreg_vetting.eligibility import Assessment, PartnerStanding, assess_registration
 
 log = structlog.get_logger(__name__)
 
@@ -24,21 +25,35 @@ class Eligibility:
     config: VettingConfig
 
     async def on_registration_received(self, conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
-        received = RegistrationReceived.model_validate(incoming.event.data)
-        partner = await store.get_partner(conn, received.partner_id)
-        assessment = assess_registration(received, partner, self.config)
-        ineligible = assessment.ineligible
+        await self.on_registrations_received(conn, [(incoming, outbox)])
+
+    async def on_registrations_received(self, conn: Conn, run: Sequence[tuple[Incoming, Outbox]]) -> None:
+        """Each registration screened once (the first time its id is seen), in a few statements for the run."""
+        received = [RegistrationReceived.model_validate(incoming.event.data) for incoming, _ in run]
+        partners = await store.get_partners(conn, sorted({r.partner_id for r in received}))
+        screened = [(r, assess_registration(r, partners.get(r.partner_id), self.config)) for r in received]
         fresh = await store.insert_screened(
             conn,
-            registration_id=received.registration_id,
-            partner_id=received.partner_id,
-            eligible=ineligible is None,
-            reason_code=ineligible.reason_code if ineligible else None,
-            flags=assessment.flags,
-            detail=ineligible.manager_reason if ineligible else "; ".join(assessment.notes),
+            [
+                store.Screened(
+                    registration_id=r.registration_id,
+                    partner_id=r.partner_id,
+                    eligible=a.ineligible is None,
+                    reason_code=a.ineligible.reason_code if a.ineligible else None,
+                    flags=a.flags,
+                    detail=a.ineligible.manager_reason if a.ineligible else "; ".join(a.notes),
+                )
+                for r, a in screened
+            ],
         )
-        if not fresh:
-            return
+        for (_, outbox), (registration, assessment), first in zip(run, screened, fresh, strict=True):
+            if first:
+                self._emit(outbox, registration, partners.get(registration.partner_id), assessment)
+
+    def _emit(
+        self, outbox: Outbox, received: RegistrationReceived, partner: PartnerStanding | None, assessment: Assessment
+    ) -> None:
+        ineligible = assessment.ineligible
         if ineligible is not None:
             emit_status(
                 outbox,
@@ -52,11 +67,16 @@ class Eligibility:
                 customer_name=received.customer.company_name,
                 region=received.region,
             )
-            log.info("registration_ineligible", reason_code=ineligible.reason_code, reason=ineligible.manager_reason)
+            log.info(
+                "registration_ineligible",
+                registration_id=str(received.registration_id),
+                reason_code=ineligible.reason_code,
+                reason=ineligible.manager_reason,
+            )
             return
         assert partner is not None  # eligibility needs a known partner
         vetted = RegistrationVetted(
             **received.model_dump(), partner_tier=partner.tier, partner_region=partner.region, flags=assessment.flags
         )
         outbox.emit(REGISTRATIONS_VETTED, key=received.customer_key, type=EventType.REGISTRATION_VETTED, data=vetted)
-        log.info("registration_eligible", flags=assessment.flags)
+        log.info("registration_eligible", registration_id=str(received.registration_id), flags=assessment.flags)

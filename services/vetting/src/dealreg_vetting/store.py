@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from typing import Any
 from uuid import UUID
 
@@ -91,12 +92,22 @@ _PARTNER = "select partner_id, domain, tier, region, active from partners where 
 _PARTNER_FOR_UPDATE = _PARTNER + " for update"
 
 
+async def get_partners(conn: Conn, partner_ids: list[str]) -> dict[str, PartnerStanding]:
+    rows = await conn.fetch(
+        "select partner_id, domain, tier, region, active from partners where partner_id = any($1::text[])",
+        partner_ids,
+    )
+    return {r["partner_id"]: _standing(r) for r in rows}
+
+
+def _standing(row: asyncpg.Record) -> PartnerStanding:
+    return PartnerStanding(row["partner_id"], row["domain"], row["tier"], row["region"], row["active"])
+
+
 async def get_partner(conn: Conn, partner_id: str, *, for_update: bool = False) -> PartnerStanding | None:
     """The partner's standing; `for_update` locks its row for a decision about it."""
     row = await conn.fetchrow(_PARTNER_FOR_UPDATE if for_update else _PARTNER, partner_id)
-    if row is None:
-        return None
-    return PartnerStanding(row["partner_id"], row["domain"], row["tier"], row["region"], row["active"])
+    return None if row is None else _standing(row)
 
 
 async def mark_partner_active(conn: Conn, *, partner_id: str, active: bool, reason: str) -> None:
@@ -135,24 +146,30 @@ async def insert_decision(
     )
 
 
-async def insert_screened(
-    conn: Conn,
-    *,
-    registration_id: UUID,
-    partner_id: str,
-    eligible: bool,
-    reason_code: str | None,
-    flags: list[str],
-    detail: str,
-) -> bool:
-    inserted = await conn.fetchval(
+@dataclass(frozen=True)
+class Screened:
+    registration_id: UUID
+    partner_id: str
+    eligible: bool
+    reason_code: str | None
+    flags: list[str]
+    detail: str
+
+
+async def insert_screened(conn: Conn, screened: list[Screened]) -> list[bool]:
+    """One statement for the list; for each, whether it was stored (False: its registration was screened before,
+    or earlier in the list)."""
+    rows = await conn.fetch(
         "insert into screened_registrations (registration_id, partner_id, eligible, reason_code, flags, detail) "
-        "values ($1, $2, $3, $4, $5, $6) on conflict (registration_id) do nothing returning true",
-        registration_id,
-        partner_id,
-        eligible,
-        reason_code,
-        flags,
-        detail,
+        "select registration_id, partner_id, eligible, reason_code, flags, detail "
+        "from rows from (jsonb_to_recordset($1::jsonb) as (registration_id uuid, partner_id text, eligible bool, "
+        "reason_code text, flags text[], detail text)) with ordinality as s order by s.ordinality "
+        "on conflict (registration_id) do nothing returning registration_id",
+        json.dumps([{**asdict(s), "registration_id": str(s.registration_id)} for s in screened]),
     )
-    return bool(inserted)
+    stored = {r["registration_id"] for r in rows}
+    first = []
+    for s in screened:
+        first.append(s.registration_id in stored)
+        stored.discard(s.registration_id)
+    return first
