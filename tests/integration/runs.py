@@ -2,8 +2,8 @@
 
 Each side gets a fresh schema of the service, seeded alike; the records are applied there in one batch, once by
 the handler record by record and once by the run handler in one go. What the schemas then hold (every table,
-the outbox included) is compared, less what differs between any two runs: serial ids, clock times, fresh event
-ids. The run handler is watched too: if it failed, the processor's fallback would make the two sides agree.
+the outbox included) is compared, less what differs between any two runs: serial ids, times from the clock, fresh
+event ids. The run handler is watched too: if it failed, the processor's fallback would make the two sides agree.
 """
 
 from __future__ import annotations
@@ -51,6 +51,11 @@ async def service_schema(stack: Stack, package: str) -> AsyncIterator[asyncpg.Po
         await pool.close()
 
 
+def _clock_time(name: str) -> bool:
+    """A time read from the clock, or counted from one (protection ends, expiry starts)."""
+    return name.endswith(("_at", "_until")) or name == "expiring_from"
+
+
 def _steady(value: Any) -> Any:
     """A value less its volatile parts: keys naming a time (`*_at`) dropped, JSON text parsed the same way."""
     if isinstance(value, bytes) and value[:1] in (b"[", b"{"):
@@ -61,7 +66,7 @@ def _steady(value: Any) -> Any:
         except ValueError:
             return value
     if isinstance(value, dict):
-        return {k: _steady(v) for k, v in value.items() if not k.endswith("_at") and k not in _VOLATILE_HEADERS}
+        return {k: _steady(v) for k, v in value.items() if not _clock_time(k) and k not in _VOLATILE_HEADERS}
     if isinstance(value, list | tuple):
         if len(value) == 2 and value[0] in _VOLATILE_HEADERS:  # an outbox header, [name, base64 value]
             return None
@@ -82,7 +87,7 @@ async def snapshot(pool: asyncpg.Pool) -> dict[str, list[dict[str, Any]]]:
     for table in tables:
         rows = await pool.fetch(f"select * from {table} order by 1")
         out[table] = [
-            {k: _steady(v) for k, v in row.items() if k != "id" and not k.endswith("_at") and k != "lease_token"}
+            {k: _steady(v) for k, v in row.items() if k not in ("id", "lease_token") and not _clock_time(k)}
             for row in rows
         ]
     return out

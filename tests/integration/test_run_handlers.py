@@ -6,23 +6,38 @@ unknown partner or registration, an event type the service does not act on.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 import asyncpg
 import pytest
+from aiokafka.structs import ConsumerRecord
 
+from dealreg_conflict.app import Decider
+from dealreg_conflict.clock import Clock
+from dealreg_conflict.policies import ConflictConfig, Policies
+from dealreg_conflict.settings import ConflictSettings
 from dealreg_devstack.provision import Stack
+from dealreg_devstack.scenario import new_registration
 from dealreg_intake.handlers import IntakeHandlers
-from dealreg_intake.settings import IntakeConfig
+from dealreg_intake.settings import IntakeConfig, TierLimits
 from dealreg_notify import store as notify_store
 from dealreg_notify.app import StatusNotifications
 from dealreg_notify.directory import Directory
 from dealreg_notify.domain import PartnerContacts
 from dealreg_notify.settings import NotifySettings
-from dealreg_shared.contracts import EventType, Status
-from dealreg_shared.envelope import utcnow
-from dealreg_shared.topics import REGISTRATION_STATUS, REGISTRATIONS_RECEIVED
+from dealreg_shared.contracts import EventType, RegistrationSubmitted, Status
+from dealreg_shared.envelope import new_event, utcnow
+from dealreg_shared.partner import signed_submission
+from dealreg_shared.regions import parse_regions
+from dealreg_shared.signing import SigningKey
+from dealreg_shared.topics import (
+    REGISTRATION_STATUS,
+    REGISTRATIONS_RECEIVED,
+    REGISTRATIONS_SUBMITTED,
+    REGISTRATIONS_VETTED,
+)
 from dealreg_vetting.registrations import Eligibility
 from tests.integration.runs import both_ways, record
 from tests.integration.test_vetting_subscribers import FLAGGING, received
@@ -173,4 +188,135 @@ async def test_notify_records_a_run_of_statuses_as_it_records_them_one_by_one(st
     sent_to = [(n["event_id"], n["address"]) for n in as_run["notifications"]]
     assert len(sent_to) == len(set(sent_to)) >= 5
     assert any("Fabrikam" in n["body_text"] for n in as_run["notifications"])  # the competing partner, by name
+    assert as_run == one_by_one
+
+
+def signed(registration: RegistrationSubmitted | dict[str, Any], key: SigningKey, *, offset: int) -> Any:
+    if isinstance(registration, dict):  # what the contract refuses, signed as a client would send it
+        value = json.dumps(registration).encode()
+        event, _ = new_event(
+            type=EventType.REGISTRATION_SUBMITTED,
+            source="partners/p-1",
+            data={},
+            extensions={"ce_keyid": key.key_id, "ce_signature": key.sign(value)},
+        )
+        headers = event.headers()
+    else:
+        _, value, headers = signed_submission(registration, key)
+    return ConsumerRecord(REGISTRATIONS_SUBMITTED.name, 0, offset, 0, 0, b"k", value, None, 1, len(value), headers)
+
+
+async def test_intake_admits_a_run_of_submissions_as_it_admits_them_one_by_one(stack: Stack) -> None:
+    key, stranger_key = SigningKey.generate("k1"), SigningKey.generate("k1")
+
+    async def seed(pool: asyncpg.Pool) -> None:
+        for partner_id, tier in (("p-1", "gold"), ("p-2", "capped")):
+            await pool.execute(
+                "insert into partners (partner_id, active, tier, region) values ($1, true, $2, 'emea')",
+                partner_id,
+                tier,
+            )
+            await pool.execute(
+                "insert into partner_keys (partner_id, key_id, public_key) values ($1, 'k1', $2)",
+                partner_id,
+                key.public_key_b64url,
+            )
+
+    def submission(partner_id: str, name: str) -> RegistrationSubmitted:
+        return new_registration(
+            partner_id, company=f"{name} GmbH", domain=f"{name}.de", country="DE", contact_email=f"jana@{name}.de"
+        )
+
+    first, second = submission("p-1", "contoso"), submission("p-1", "fabrikam")
+    capped = [submission("p-2", f"capped{n}") for n in range(3)]  # the tier takes two active registrations
+    invalid = {**submission("p-1", "broken").model_dump(mode="json"), "customer": {"company_name": ""}}
+    records = [
+        signed(first, key, offset=0),
+        signed(first, key, offset=1),  # the same again: ignored
+        signed(second, stranger_key, offset=2),  # not the partner's key: unauthenticated
+        signed(submission("p-nobody", "nobody"), key, offset=3),  # no such partner
+        signed(invalid, key, offset=4),
+        *[signed(c, key, offset=5 + n) for n, c in enumerate(capped)],
+        signed(second, key, offset=8),
+    ]
+    config = IntakeConfig(
+        # a trickle of refill: the buckets' token counts come out the same both ways, whatever the clock did
+        default_limits=TierLimits(submissions_per_minute=0.0001, burst=100, max_active_registrations=100),
+        tiers={"capped": TierLimits(submissions_per_minute=0.0001, burst=100, max_active_registrations=2)},
+    )
+    handlers = IntakeHandlers(config=config, regions=parse_regions(""))
+    one_by_one, as_run, watched = await both_ways(
+        stack,
+        package="dealreg_intake",
+        service="intake",
+        seed=seed,
+        records=records,
+        handler=handlers.on_registration_submitted,
+        run_handler=handlers.on_registrations_submitted,
+    )
+    assert watched.runs == [9] and watched.failures == []
+    assert {r["registration_id"] for r in as_run["registrations"]} == {
+        first.registration_id,
+        second.registration_id,
+        capped[0].registration_id,
+        capped[1].registration_id,
+    }
+    assert sorted(r["reason_code"] for r in as_run["rejections"]) == [
+        "capacity_exceeded",
+        "invalid_payload",
+        "unauthenticated",
+        "unknown_partner",
+    ]
+    for side in (one_by_one, as_run):
+        for bucket in side["submission_buckets"]:
+            bucket["tokens"] = round(bucket["tokens"], 3)
+    assert as_run == one_by_one
+
+
+def vetted(partner_id: str, company: str, domain: str) -> dict[str, Any]:
+    registration = new_registration(
+        partner_id, company=company, domain=domain, country="DE", contact_email=f"jana@{domain}"
+    ).model_dump(mode="json")
+    return {
+        **registration,
+        "received_at": utcnow().isoformat(),
+        "customer_key": domain,
+        "registrable_domain": domain,
+        "region": "emea",
+        "partner_tier": "gold",
+        "partner_region": "emea",
+    }
+
+
+@pytest.mark.parametrize("resolution", ["first_come", "manager_review"])
+async def test_conflict_decides_a_run_as_it_decides_record_by_record(stack: Stack, resolution: str) -> None:
+    """Registrations of one customer in the same run meet each other as they would one by one."""
+
+    async def seed(pool: asyncpg.Pool) -> None:
+        pass
+
+    first = vetted("p-1", "Contoso GmbH", "contoso.de")
+    rival = vetted("p-2", "Contoso GmbH", "contoso.de")  # the same customer, another partner
+    look_alike = vetted("p-3", "Contoso", "contoso-group.de")  # the same name, another domain
+    other = vetted("p-2", "Fabrikam AG", "fabrikam.de")
+    runs = [first, rival, first, look_alike, other]  # `first` twice: decided once
+    records = [
+        record(REGISTRATIONS_VETTED, EventType.REGISTRATION_VETTED, data, offset=n) for n, data in enumerate(runs)
+    ]
+    settings = ConflictSettings(resolution=resolution)
+    decider = Decider(Policies(ConflictConfig(), settings), Clock(controllable=False), "tests")
+    one_by_one, as_run, watched = await both_ways(
+        stack,
+        package="dealreg_conflict",
+        service="conflict",
+        seed=seed,
+        records=records,
+        handler=decider.on_registration_vetted,
+        run_handler=decider.on_registrations_vetted,
+    )
+    assert watched.runs == [5] and watched.failures == []
+    statuses = {str(r["registration_id"]): r["status"] for r in as_run["registrations"]}
+    assert len(statuses) == 4 and statuses[first["registration_id"]] == "approved"
+    assert statuses[rival["registration_id"]] == ("rejected" if resolution == "first_come" else "under_review")
+    assert as_run["opportunities"]  # the approved ones opened theirs
     assert as_run == one_by_one

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +17,7 @@ from dealreg_conflict import store
 from dealreg_conflict.clock import Clock
 from dealreg_conflict.domain import (
     Candidate,
+    Territory,
     blocking_keys,
     decide,
     detect_conflicts,
@@ -93,31 +96,50 @@ def candidate_of(reg: RegistrationVetted) -> Candidate:
     )
 
 
-def build_app(settings: ConflictSettings) -> FastStream:
-    runtime = ServiceRuntime(service=SERVICE, settings=settings, package="dealreg_conflict")
-    config = load_section_or_exit(settings.config_file, SERVICE, ConflictConfig, service=SERVICE)
-    policies = Policies(config, settings)
-    clock = Clock(controllable=settings.controllable_clock)
-    replica = f"{socket.gethostname()}:{os.getpid()}"  # which replica decided: for operators and the race test
-    managers = ManagerDecisions(policies=policies, clock=clock, regions=parse_regions(settings.regions))
+@dataclass(frozen=True)
+class Decider:
+    """Decides vetted registrations: approved, under review, or rejected as another partner's customer."""
 
-    async def on_registration_vetted(conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
-        reg = RegistrationVetted.model_validate(incoming.event.data)
-        new = candidate_of(reg)
-        # every replica deciding about a registration that could be this customer waits here
-        await store.lock_blocking_keys(conn, blocking_keys(new))
-        if await store.registration_exists(conn, reg.registration_id):
-            return
-        now = await clock.now(conn)
-        policy = policies.of(reg.region)
+    policies: Policies
+    clock: Clock
+    replica: str  # which replica decided: for operators and the race test
+
+    async def on_registrations_vetted(self, conn: Conn, run: Sequence[tuple[Incoming, Outbox]]) -> None:
+        """Each registration decided once, in order, against the active ones (those decided earlier in the run
+        among them): the run's customers are locked, its known registrations and territories read, at once."""
+        regs = [(outbox, RegistrationVetted.model_validate(incoming.event.data)) for incoming, outbox in run]
+        news = [candidate_of(reg) for _, reg in regs]
+        # every replica deciding about a registration that could be one of these customers waits here
+        await store.lock_blocking_keys(conn, sorted({key for new in news for key in blocking_keys(new)}))
+        decided = await store.existing_registrations(conn, [reg.registration_id for _, reg in regs])
+        now = await self.clock.now(conn)
+        lines = sorted({line for _, reg in regs for line in reg.opportunity.product_lines})
+        territories = await store.get_active_territories(conn, product_lines=lines, now=now)
+        for (outbox, reg), new in zip(regs, news, strict=True):
+            if reg.registration_id in decided:
+                continue
+            decided.add(reg.registration_id)
+            mine = [t for t in territories if t.product_line in reg.opportunity.product_lines]
+            await self.decide_registration(conn, outbox, reg, new, now, mine)
+
+    async def decide_registration(
+        self,
+        conn: Conn,
+        outbox: Outbox,
+        reg: RegistrationVetted,
+        new: Candidate,
+        now: datetime,
+        territories: list[Territory],
+    ) -> None:
+        policy = self.policies.of(reg.region)
         active = await store.get_active_candidates(
             conn, customer_key=new.customer_key, domain=new.domain, country=new.country, name_norm=new.name, now=now
         )
-        territories = await store.get_active_territories(conn, product_lines=reg.opportunity.product_lines, now=now)
         outcome = decide(new, detect_conflicts(new, active), policy, now, territories)
-        data = reg.model_dump(mode="json")
         until = outcome.protected_until
-        await store.insert_registration(
+        opportunity = outcome.creates_opportunity and until is not None
+        opportunity_id = uuid.uuid5(uuid.NAMESPACE_URL, f"dealreg:opportunity:{reg.registration_id}")
+        opened = await store.insert_registration(
             conn,
             registration_id=reg.registration_id,
             partner_id=reg.partner_id,
@@ -134,8 +156,9 @@ def build_app(settings: ConflictSettings) -> FastStream:
             expiring_from=expiring_from(until, policy) if until else None,
             review_due_at=review_due(now, policy) if outcome.status == Status.UNDER_REVIEW else None,
             decided_at=now,
-            decided_by=replica,
-            data=data,
+            decided_by=self.replica,
+            data=reg.model_dump(mode="json"),
+            opportunity_id=opportunity_id if opportunity else None,
         )
         emit_status(
             outbox,
@@ -150,10 +173,8 @@ def build_app(settings: ConflictSettings) -> FastStream:
             customer_name=reg.customer.company_name,
             region=reg.region,
         )
-        if outcome.creates_opportunity and until is not None:
-            await create_opportunity(
-                conn, outbox, registration_id=reg.registration_id, customer_key=reg.customer_key, data=reg, until=until
-            )
+        if opened and until is not None:
+            emit_opportunity(outbox, reg, until)
         log.info(
             "registration_decided",
             registration_id=str(reg.registration_id),
@@ -161,6 +182,20 @@ def build_app(settings: ConflictSettings) -> FastStream:
             reason_code=outcome.reason_code,
             candidates=len(active),
         )
+
+    async def on_registration_vetted(self, conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
+        await self.on_registrations_vetted(conn, [(incoming, outbox)])
+
+
+def build_app(settings: ConflictSettings) -> FastStream:
+    runtime = ServiceRuntime(service=SERVICE, settings=settings, package="dealreg_conflict")
+    config = load_section_or_exit(settings.config_file, SERVICE, ConflictConfig, service=SERVICE)
+    policies = Policies(config, settings)
+    clock = Clock(controllable=settings.controllable_clock)
+    replica = f"{socket.gethostname()}:{os.getpid()}"  # which replica decided: for operators and the race test
+    managers = ManagerDecisions(policies=policies, clock=clock, regions=parse_regions(settings.regions))
+
+    decider = Decider(policies, clock, replica)
 
     async def on_registration_decided(conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
         """Managers' decisions on registrations, and their grants of exclusive territories."""
@@ -171,7 +206,7 @@ def build_app(settings: ConflictSettings) -> FastStream:
         else:
             raise PoisonRecord(f"{incoming.event.type} is not a decision conflict takes")
 
-    runtime.subscribe(REGISTRATIONS_VETTED, on_registration_vetted)
+    runtime.subscribe(REGISTRATIONS_VETTED, decider.on_registration_vetted, run_handler=decider.on_registrations_vetted)
     runtime.subscribe(REGISTRATION_DECISIONS, on_registration_decided)
     sweeper = Sweeper(pool=lambda: runtime.pool, service=SERVICE, clock=clock, policies=policies, settings=settings)
     runtime.add_background("sweeper", sweeper.run)

@@ -79,8 +79,12 @@ async def get_active_territories(conn: Conn, *, product_lines: list[str], now: d
     ]
 
 
-async def registration_exists(conn: Conn, registration_id: UUID) -> bool:
-    return bool(await conn.fetchval("select true from registrations where registration_id = $1", registration_id))
+async def existing_registrations(conn: Conn, registration_ids: list[UUID]) -> set[UUID]:
+    """Which of these registrations are here already (decided before)."""
+    rows = await conn.fetch(
+        "select registration_id from registrations where registration_id = any($1::uuid[])", registration_ids
+    )
+    return {r["registration_id"] for r in rows}
 
 
 async def insert_registration(
@@ -103,12 +107,20 @@ async def insert_registration(
     decided_at: datetime,
     decided_by: str,
     data: dict[str, Any],
-) -> None:
-    await conn.execute(
-        "insert into registrations (registration_id, partner_id, customer_key, registrable_domain, company_name, "
-        "name_norm, country, product_lines, region, status, reason_code, protected_until, expiring_from, "
-        "review_due_at, decided_at, decided_by, data) "
-        "values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17::jsonb)",
+    opportunity_id: UUID | None = None,
+) -> bool:
+    """The decided registration, its name keys while active and (given `opportunity_id`) its opportunity, in one
+    statement. True when that opportunity was opened now (a registration never gets two)."""
+    opened: bool | None = await conn.fetchval(
+        "with reg as (insert into registrations (registration_id, partner_id, customer_key, registrable_domain, "
+        "company_name, name_norm, country, product_lines, region, status, reason_code, protected_until, "
+        "expiring_from, review_due_at, decided_at, decided_by, data) "
+        "values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17::jsonb) returning registration_id), "
+        "keys as (insert into name_keys (key, registration_id) select k, reg.registration_id "
+        "from reg, unnest($18::text[]) as k on conflict do nothing) "
+        "insert into opportunities (opportunity_id, registration_id, customer_key) "
+        "select $19, reg.registration_id, $3 from reg where $19::uuid is not null "
+        "on conflict (registration_id) do nothing returning true",
         registration_id,
         partner_id,
         customer_key,
@@ -126,13 +138,10 @@ async def insert_registration(
         decided_at,
         decided_by,
         json.dumps(data),
+        sorted(name_keys(name_norm, country)) if status in ACTIVE else [],
+        opportunity_id,
     )
-    if status in ACTIVE:
-        await conn.execute(
-            "insert into name_keys (key, registration_id) select unnest($1::text[]), $2 on conflict do nothing",
-            sorted(name_keys(name_norm, country)),
-            registration_id,
-        )
+    return bool(opened)
 
 
 async def get_registration(conn: Conn, registration_id: UUID) -> asyncpg.Record | None:

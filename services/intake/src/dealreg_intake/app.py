@@ -20,7 +20,9 @@ def build_app(settings: IntakeSettings, config: IntakeConfig | None = None) -> F
         config = load_section_or_exit(settings.config_file, SERVICE, IntakeConfig, service=SERVICE)
     runtime = ServiceRuntime(service=SERVICE, settings=settings, package="dealreg_intake")
     handlers = IntakeHandlers(config=config, regions=parse_regions(settings.regions))
-    runtime.subscribe(REGISTRATIONS_SUBMITTED, handlers.on_registration_submitted)
+    runtime.subscribe(
+        REGISTRATIONS_SUBMITTED, handlers.on_registration_submitted, run_handler=handlers.on_registrations_submitted
+    )
     runtime.subscribe(PARTNERS, handlers.on_partner_event)
     runtime.subscribe(
         REGISTRATION_STATUS, handlers.on_registration_status, run_handler=handlers.on_registration_statuses

@@ -50,29 +50,41 @@ class IntakeHandlers:
         self.regions = regions
 
     async def on_registration_submitted(self, conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
-        event = incoming.event
-        if event.type != EventType.REGISTRATION_SUBMITTED:
-            raise PoisonRecord(f"ce_type {event.type[:100]!r} is not {EventType.REGISTRATION_SUBMITTED.value}")
-        ids = claimed_ids(event.data)
-        if ids is None:
-            raise PoisonRecord("the submission names no valid registration_id and partner_id to answer to")
-        registration_id, partner_id = ids
-        partner = await store.get_partner(conn, partner_id)
-        ext = event.extensions
-        rejection = authenticate(
-            partner, key_id=ext.get("ce_keyid"), signature=ext.get("ce_signature"), value=incoming.value
-        )
-        if rejection is None and partner is not None:
-            rejection = await self._admit(conn, outbox, partner, UUID(registration_id), event.data)
-        if rejection is not None:
-            await self._reject(conn, outbox, incoming, registration_id, partner_id, rejection)
+        await self.on_registrations_submitted(conn, [(incoming, outbox)])
+
+    async def on_registrations_submitted(self, conn: Conn, run: Sequence[tuple[Incoming, Outbox]]) -> None:
+        """Each submission authenticated, checked against its partner's limits and stored or rejected, in order;
+        the partners are read in one statement and locked in another."""
+        claims = []
+        for incoming, outbox in run:
+            event = incoming.event
+            if event.type != EventType.REGISTRATION_SUBMITTED:
+                raise PoisonRecord(f"ce_type {event.type[:100]!r} is not {EventType.REGISTRATION_SUBMITTED.value}")
+            ids = claimed_ids(event.data)
+            if ids is None:
+                raise PoisonRecord("the submission names no valid registration_id and partner_id to answer to")
+            claims.append((incoming, outbox, *ids))
+        partners = await store.get_partners(conn, sorted({partner_id for *_, partner_id in claims}))
+        checked = []
+        for incoming, outbox, registration_id, partner_id in claims:
+            partner = partners.get(partner_id)
+            ext = incoming.event.extensions
+            rejection = authenticate(
+                partner, key_id=ext.get("ce_keyid"), signature=ext.get("ce_signature"), value=incoming.value
+            )
+            checked.append((incoming, outbox, registration_id, partner_id, partner, rejection))
+        # every check below and the inserts are one critical section per partner, whichever replica runs it
+        await store.lock_partners(conn, sorted({c[3] for c in checked if c[5] is None}))
+        for incoming, outbox, registration_id, partner_id, partner, rejection in checked:
+            if rejection is None and partner is not None:
+                rejection = await self._admit(conn, outbox, partner, UUID(registration_id), incoming.event.data)
+            if rejection is not None:
+                await self._reject(conn, outbox, incoming, registration_id, partner_id, rejection)
 
     async def _admit(
         self, conn: Conn, outbox: Outbox, partner: PartnerView, registration_id: UUID, data: dict[str, object]
     ) -> Rejection | None:
-        """An authenticated submission: stored and forwarded (None), or the reason it is not."""
-        # every check below and the insert are one critical section per partner, whichever replica runs it
-        await store.lock_partner(conn, partner.partner_id)
+        """An authenticated submission (its partner locked): stored and forwarded (None), or the reason it is not."""
         digest = content_hash(data)
         limits = self.config.limits_for(partner.tier)
         admission = await store.admit(

@@ -12,21 +12,29 @@ from dealreg_intake.domain import PartnerView
 from dealreg_shared.db import Conn
 
 
-async def get_partner(conn: Conn, partner_id: str) -> PartnerView | None:
+async def get_partners(conn: Conn, partner_ids: list[str]) -> dict[str, PartnerView]:
     rows = await conn.fetch(
         "select p.partner_id, p.active, p.tier, k.key_id, k.public_key from partners p "
-        "left join partner_keys k using (partner_id) where p.partner_id = $1",
-        partner_id,
+        "left join partner_keys k using (partner_id) where p.partner_id = any($1::text[])",
+        partner_ids,
     )
-    if not rows:
-        return None
-    keys = {r["key_id"]: r["public_key"] for r in rows if r["key_id"] is not None}
-    return PartnerView(rows[0]["partner_id"], rows[0]["active"], keys, rows[0]["tier"])
+    keys: dict[str, dict[str, str]] = {}
+    for r in rows:
+        found = keys.setdefault(r["partner_id"], {})
+        if r["key_id"] is not None:
+            found[r["key_id"]] = r["public_key"]
+    first = {r["partner_id"]: r for r in reversed(rows)}
+    return {pid: PartnerView(pid, r["active"], keys[pid], r["tier"]) for pid, r in first.items()}
 
 
-async def lock_partner(conn: Conn, partner_id: str) -> None:
-    """Until this transaction ends, no other replica checks or changes this partner's limits."""
-    await conn.execute("select pg_advisory_xact_lock(hashtextextended('dealreg.intake.partner:' || $1, 0))", partner_id)
+async def lock_partners(conn: Conn, partner_ids: list[str]) -> None:
+    """Until this transaction ends, no other replica checks or changes these partners' limits. In the list's
+    order: give it sorted, so two transactions wanting the same partners cannot wait for each other."""
+    await conn.execute(
+        "select pg_advisory_xact_lock(hashtextextended('dealreg.intake.partner:' || p, 0)) "
+        "from unnest($1::text[]) with ordinality as l(p, n) order by n",
+        partner_ids,
+    )
 
 
 @dataclass(frozen=True)
