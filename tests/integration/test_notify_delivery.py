@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from dealreg_devstack.provision import Stack
 from dealreg_devstack.sinks import SmtpSink, WebhookSink
 from dealreg_notify import store, store_delivery
 from dealreg_notify.channels import SmtpConnections, build_email
-from dealreg_notify.delivery import RUNS_IN_A_ROW, Deliverer
+from dealreg_notify.delivery import RUNS_IN_A_ROW, Deliverer, SentMarks
 from dealreg_notify.digest import Digester
 from dealreg_notify.directory import Directory
 from dealreg_notify.domain import Notification
@@ -237,8 +238,40 @@ async def test_the_outcome_of_a_lost_lease_is_not_recorded(desk: Desk) -> None:
     await desk.pool.execute("update notifications set lease_until = now() - interval '1 second'")
     [second] = await store_delivery.claim_due(desk.pool, limit=10, lease_s=30)
     assert second["attempts"] == 2
-    assert not await store_delivery.mark_sent(desk.pool, first["id"], 1, lease_token=first["lease_token"])
-    assert await store_delivery.mark_sent(desk.pool, second["id"], 2, lease_token=second["lease_token"])
+    stale = store_delivery.Sent(first["id"], 1, first["lease_token"])
+    assert await store_delivery.mark_sent(desk.pool, [stale]) == set()
+    # the stale holder's mark, carried in the same statement as the new holder's, changes nothing either
+    current = store_delivery.Sent(second["id"], 2, second["lease_token"])
+    assert await store_delivery.mark_sent(desk.pool, [stale, current]) == {second["id"]}
+    attempts = await desk.pool.fetch(
+        "select attempt, outcome from delivery_attempts where notification_id = $1", second["id"]
+    )
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [(2, "sent")]
+
+
+async def test_sends_in_flight_at_once_are_marked_together_each_hearing_its_own_outcome(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    statements: list[int] = []
+    mark_sent = store_delivery.mark_sent
+
+    async def counted(pool: Any, sent: list[store_delivery.Sent]) -> set[int]:
+        statements.append(len(sent))
+        return await mark_sent(pool, sent)
+
+    monkeypatch.setattr(store_delivery, "mark_sent", counted)
+    address = f"{unique('m')}@vendor.example"
+    for n in range(6):
+        await desk.record([mail(address, n)])
+    rows = await store_delivery.claim_due(desk.pool, limit=10, lease_s=30, run=6)
+    marks = SentMarks(desk.pool)
+    sent = [store_delivery.Sent(r["id"], r["attempts"], r["lease_token"]) for r in rows]
+    sent[2] = store_delivery.Sent(rows[2]["id"], rows[2]["attempts"], uuid.uuid4())  # a lease lost meanwhile
+    outcomes = await asyncio.gather(*(marks.mark(s) for s in sent))
+    assert outcomes == [True, True, False, True, True, True]
+    assert statements == [6]  # all asked before the writer ran: one statement
+    statuses = await desk.pool.fetch("select status from notifications where address = $1 order by id", address)
+    assert [r["status"] for r in statuses] == ["sent", "sent", "pending", "sent", "sent", "sent"]
 
 
 async def test_held_notifications_become_one_digest_even_with_racing_replicas(desk: Desk) -> None:

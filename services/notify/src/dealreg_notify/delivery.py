@@ -43,6 +43,38 @@ def _by_address(rows: list[asyncpg.Record]) -> list[list[asyncpg.Record]]:
     return list(runs.values())
 
 
+class SentMarks:
+    """Records sends together: while one statement marks some sent, those sent meanwhile wait for the next, so
+    many deliveries in flight cost a round trip or two, not one each. A caller hears its own outcome (or the
+    error, to retry) once the statement that carried its mark has committed."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self._waiting: list[tuple[store_delivery.Sent, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def mark(self, sent: store_delivery.Sent) -> bool:
+        outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((sent, outcome))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write(), name="sent-marks")
+        return await outcome
+
+    async def _write(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                recorded = await store_delivery.mark_sent(self.pool, [sent for sent, _ in batch])
+            except Exception as exc:  # each caller decides (its own retries, within its lease)
+                for _, outcome in batch:
+                    if not outcome.done():
+                        outcome.set_exception(exc)
+                continue
+            for sent, outcome in batch:
+                if not outcome.done():
+                    outcome.set_result(sent.notification_id in recorded)
+
+
 class Deliverer:
     """Keeps up to `delivery_concurrency` deliveries in flight; a slow one occupies one slot, never the rest."""
 
@@ -56,6 +88,7 @@ class Deliverer:
             limits=httpx.Limits(max_connections=settings.delivery_concurrency),
         )
         self.smtp = SmtpConnections(settings)
+        self.sent_marks = SentMarks(pool)
         self.in_flight: set[asyncio.Task[None]] = set()
         self._stopping = False
 
@@ -148,7 +181,7 @@ class Deliverer:
         except Exception as exc:
             await self._failed(row, attempt, token, f"{type(exc).__name__}: {exc}")
             return False
-        if not await self._record(lambda: store_delivery.mark_sent(self.pool, row["id"], attempt, lease_token=token)):
+        if not await self._record(lambda: self.sent_marks.mark(store_delivery.Sent(row["id"], attempt, token))):
             return False
         log.info(
             "notification_sent",

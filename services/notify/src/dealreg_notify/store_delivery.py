@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -88,18 +89,28 @@ async def release(pool: Pool, rows: list[asyncpg.Record]) -> None:
         )
 
 
-async def mark_sent(pool: Pool, notification_id: int, attempt: int, *, lease_token: UUID) -> bool:
-    """False when the lease was lost meanwhile (another holder owns the outcome now). One round trip."""
-    recorded: bool | None = await pool.fetchval(
-        "with sent as (update notifications set status = 'sent', sent_at = now(), lease_until = null, "
-        "last_error = null where id = $1 and lease_token = $2 and status = 'pending' returning id) "
-        "insert into delivery_attempts (notification_id, attempt, outcome) select id, $3, 'sent' from sent "
-        "on conflict do nothing returning true",
-        notification_id,
-        lease_token,
-        attempt,
+@dataclass(frozen=True)
+class Sent:
+    notification_id: int
+    attempt: int
+    lease_token: UUID
+
+
+async def mark_sent(pool: Pool, sent: list[Sent]) -> set[int]:
+    """The notifications recorded as sent, in one round trip; one missing from the answer had lost its lease
+    meanwhile (another holder owns its outcome now)."""
+    rows = await pool.fetch(
+        "with s as (select * from unnest($1::bigint[], $2::uuid[], $3::int[]) as s(id, token, attempt)), "
+        "sent as (update notifications n set status = 'sent', sent_at = now(), lease_until = null, "
+        "last_error = null from s where n.id = s.id and n.lease_token = s.token and n.status = 'pending' "
+        "returning n.id, s.attempt) "
+        "insert into delivery_attempts (notification_id, attempt, outcome) select id, attempt, 'sent' from sent "
+        "on conflict do nothing returning notification_id",
+        [s.notification_id for s in sent],
+        [s.lease_token for s in sent],
+        [s.attempt for s in sent],
     )
-    return bool(recorded)
+    return {r["notification_id"] for r in rows}
 
 
 async def mark_failed_attempt(
