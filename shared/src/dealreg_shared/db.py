@@ -21,13 +21,15 @@ Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
 _MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 
 
-async def create_pool(dsn: str, *, schema: str, max_size: int = 5) -> Pool:
+async def create_pool(
+    dsn: str, *, schema: str, max_size: int = 5, server_settings: dict[str, str] | None = None
+) -> Pool:
     """A pool whose connections see only `schema` (and pg_catalog) on their search path."""
     pool = await asyncpg.create_pool(
         dsn,
         min_size=1,
         max_size=max_size,
-        server_settings={"search_path": schema, "application_name": f"dealreg-{schema}"},
+        server_settings={"search_path": schema, "application_name": f"dealreg-{schema}", **(server_settings or {})},
     )
     assert pool is not None
     return pool

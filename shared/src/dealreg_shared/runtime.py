@@ -36,10 +36,18 @@ async def _raw_body(msg: StreamMessage[Any]) -> bytes:
 class ServiceRuntime:
     """One service process. Build it, register handlers with `subscribe`, run `app()`; nothing connects before."""
 
-    def __init__(self, *, service: str, settings: ServiceSettings, package: str) -> None:
+    def __init__(
+        self,
+        *,
+        service: str,
+        settings: ServiceSettings,
+        package: str,
+        db_settings: dict[str, str] | None = None,
+    ) -> None:
         self.service = service
         self.settings = settings
         self.package = package
+        self.db_settings = db_settings  # the service's own Postgres settings on each of its connections
         self.broker = make_broker(settings.kafka_bootstrap, client_id=f"dealreg-{service}")
         self._pool: Pool | None = None
         self._processor: RecordProcessor | None = None
@@ -90,7 +98,9 @@ class ServiceRuntime:
     async def _lifespan(self) -> AsyncIterator[None]:
         s = self.settings
         configure_logging(service=self.service, level=s.log_level, fmt=s.log_format)
-        self._pool = await create_pool(s.database_url, schema=self.service, max_size=s.db_pool_size)
+        self._pool = await create_pool(
+            s.database_url, schema=self.service, max_size=s.db_pool_size, server_settings=self.db_settings
+        )
         async with self._pool.acquire() as conn:
             await migrate(conn, schema=self.service, migrations=service_migrations(self.package))
         self._processor = RecordProcessor(

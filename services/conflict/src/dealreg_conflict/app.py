@@ -188,7 +188,14 @@ class Decider:
 
 
 def build_app(settings: ConflictSettings) -> FastStream:
-    runtime = ServiceRuntime(service=SERVICE, settings=settings, package="dealreg_conflict")
+    runtime = ServiceRuntime(
+        service=SERVICE,
+        settings=settings,
+        package="dealreg_conflict",
+        # the candidates query, planned anew for each registration (its ~20 name keys), cost more to plan than
+        # to run: 1.25 ms against 0.33 ms a call with its generic plan, which probes the same indexes
+        db_settings={"plan_cache_mode": "force_generic_plan"},
+    )
     config = load_section_or_exit(settings.config_file, SERVICE, ConflictConfig, service=SERVICE)
     policies = Policies(config, settings)
     clock = Clock(controllable=settings.controllable_clock)
