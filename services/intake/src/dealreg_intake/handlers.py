@@ -30,6 +30,7 @@ from dealreg_shared.contracts import (
     PartnerApproved,
     PartnerKeysUpdated,
     PartnerStatusChanged,
+    RegistrationReceived,
     RegistrationStatusChanged,
     Status,
 )
@@ -74,108 +75,74 @@ class IntakeHandlers:
             )
             checked.append((incoming, outbox, registration_id, partner_id, partner, rejection))
         # every check below and the inserts are one critical section per partner, whichever replica runs it
-        await store.lock_partners(conn, sorted({c[3] for c in checked if c[5] is None}))
+        authentic = sorted({c[3] for c in checked if c[5] is None})
+        await store.lock_partners(conn, authentic)
+        state = await store.admission_state(
+            conn, partner_ids=authentic, registration_ids=[UUID(c[2]) for c in checked if c[5] is None]
+        )
+        decided: list[tuple[Incoming, Outbox, str, str, Rejection | RegistrationReceived | None]] = []
         for incoming, outbox, registration_id, partner_id, partner, rejection in checked:
+            outcome: Rejection | RegistrationReceived | None = rejection
             if rejection is None and partner is not None:
-                rejection = await self._admit(conn, outbox, partner, UUID(registration_id), incoming.event.data)
-            if rejection is not None:
-                await self._reject(conn, outbox, incoming, registration_id, partner_id, rejection)
+                outcome = self._admit(state, partner, UUID(registration_id), incoming.event.data)
+            decided.append((incoming, outbox, registration_id, partner_id, outcome))
+        taken = await store.write_admissions(
+            conn,
+            state,
+            registrations=[
+                store.NewRegistration(o, state.existing[o.registration_id])
+                for *_, o in decided
+                if isinstance(o, RegistrationReceived)
+            ],
+            rejections=[
+                store.RejectionRow(i.event.id, rid, pid, o.reason_code, o.detail)
+                for i, _, rid, pid, o in decided
+                if isinstance(o, Rejection)
+            ],
+        )
+        late = []
+        for incoming, outbox, registration_id, partner_id, outcome in decided:
+            if isinstance(outcome, RegistrationReceived) and outcome.registration_id in taken:
+                # another partner's submission took this id between our look and our insert (the same partner's
+                # cannot: it waits for the lock); whatever it was, its content is not ours
+                outcome = resubmission_rejection()
+                late.append(
+                    store.RejectionRow(
+                        incoming.event.id, registration_id, partner_id, outcome.reason_code, outcome.detail
+                    )
+                )
+            if isinstance(outcome, RegistrationReceived):
+                _emit_received(outbox, outcome)
+            elif isinstance(outcome, Rejection):
+                _emit_rejection(outbox, registration_id, partner_id, outcome)
+        if late:
+            await store.write_admissions(conn, None, registrations=[], rejections=late)
 
-    async def _admit(
-        self, conn: Conn, outbox: Outbox, partner: PartnerView, registration_id: UUID, data: dict[str, object]
-    ) -> Rejection | None:
-        """An authenticated submission (its partner locked): stored and forwarded (None), or the reason it is not."""
+    def _admit(
+        self, state: store.AdmissionState, partner: PartnerView, registration_id: UUID, data: dict[str, object]
+    ) -> Rejection | RegistrationReceived | None:
+        """An authenticated submission (its partner locked, its state read): what to store and forward, the
+        reason it is not, or None for a resubmission of the same content (answered before). Updates `state`."""
         digest = content_hash(data)
         limits = self.config.limits_for(partner.tier)
-        admission = await store.admit(
-            conn,
-            partner_id=partner.partner_id,
-            registration_id=registration_id,
-            content_sha256=digest,
-            per_second=limits.submissions_per_minute / 60,
-            burst=limits.burst,
-        )
-        if admission.existing_sha256 == digest:
+        existing = state.existing.get(registration_id)
+        if existing == digest:
             log.info("resubmission_ignored", registration_id=str(registration_id), partner_id=partner.partner_id)
             return None
-        if not admission.token_taken:
+        if not state.take_token(partner.partner_id, per_second=limits.submissions_per_minute / 60, burst=limits.burst):
             return rate_limited(limits, partner.tier)
         now = utcnow()
         submitted = validate(data, SubmissionRules.at(now, self.config))
         if isinstance(submitted, Rejection):
             return submitted
-        if admission.existing_sha256 is not None:
+        if existing is not None:
             return resubmission_rejection()
-        if not within_capacity(admission.active_registrations, limits):
-            return capacity_exceeded(admission.active_registrations, limits, partner.tier)
-        received = to_received(submitted, now=now, regions=self.regions)
-        inserted = await store.insert_registration(
-            conn,
-            registration_id=received.registration_id,
-            partner_id=received.partner_id,
-            content_sha256=digest,
-            customer_key=received.customer_key,
-            region=received.region,
-            received_at=received.received_at,
-            data=received.model_dump(mode="json"),
-        )
-        if not inserted:
-            # another partner's submission took this id between our look and our insert (the same partner's
-            # cannot: it waits for the lock); whatever it was, its content is not ours
-            return resubmission_rejection()
-        emit_status(
-            outbox,
-            registration_id=registration_id,
-            partner_id=partner.partner_id,
-            status=Status.RECEIVED,
-            stage="intake",
-            partner_message="The registration was received and is being checked.",
-            customer_name=received.customer.company_name,
-            region=received.region,
-        )
-        outbox.emit(
-            REGISTRATIONS_RECEIVED,
-            key=received.customer_key,
-            type=EventType.REGISTRATION_RECEIVED,
-            data=received,
-            correlation_id=str(registration_id),
-        )
-        log.info("registration_received", registration_id=str(registration_id), partner_id=partner.partner_id)
-        return None
-
-    async def _reject(
-        self,
-        conn: Conn,
-        outbox: Outbox,
-        incoming: Incoming,
-        registration_id: str,
-        partner_id: str,
-        rejection: Rejection,
-    ) -> None:
-        await store.insert_rejection(
-            conn,
-            event_id=incoming.event.id,
-            registration_id=registration_id,
-            partner_id=partner_id,
-            reason_code=rejection.reason_code,
-            detail=rejection.detail,
-        )
-        emit_status(
-            outbox,
-            registration_id=registration_id,
-            partner_id=partner_id,
-            status=Status.REJECTED,
-            stage="intake",
-            reason_code=rejection.reason_code,
-            partner_message=rejection.partner_message,
-            manager_detail=rejection.detail,
-        )
-        log.info(
-            "registration_rejected",
-            registration_id=registration_id,
-            partner_id=partner_id,
-            reason_code=rejection.reason_code,
-        )
+        active = state.active.get(partner.partner_id, 0)
+        if not within_capacity(active, limits):
+            return capacity_exceeded(active, limits, partner.tier)
+        state.existing[registration_id] = digest
+        state.active[partner.partner_id] = active + 1
+        return to_received(submitted, now=now, regions=self.regions)
 
     async def on_partner_event(self, conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
         """Intake's own projection of partners: who is approved and active, with which keys and tier."""
@@ -232,4 +199,44 @@ def _later_stage_status(incoming: Incoming) -> store.StatusChange | None:
         status=changed.status,
         active=still_active(changed.status),
         at=changed.occurred_at,
+    )
+
+
+def _emit_received(outbox: Outbox, received: RegistrationReceived) -> None:
+    emit_status(
+        outbox,
+        registration_id=received.registration_id,
+        partner_id=received.partner_id,
+        status=Status.RECEIVED,
+        stage="intake",
+        partner_message="The registration was received and is being checked.",
+        customer_name=received.customer.company_name,
+        region=received.region,
+    )
+    outbox.emit(
+        REGISTRATIONS_RECEIVED,
+        key=received.customer_key,
+        type=EventType.REGISTRATION_RECEIVED,
+        data=received,
+        correlation_id=str(received.registration_id),
+    )
+    log.info("registration_received", registration_id=str(received.registration_id), partner_id=received.partner_id)
+
+
+def _emit_rejection(outbox: Outbox, registration_id: str, partner_id: str, rejection: Rejection) -> None:
+    emit_status(
+        outbox,
+        registration_id=registration_id,
+        partner_id=partner_id,
+        status=Status.REJECTED,
+        stage="intake",
+        reason_code=rejection.reason_code,
+        partner_message=rejection.partner_message,
+        manager_detail=rejection.detail,
+    )
+    log.info(
+        "registration_rejected",
+        registration_id=registration_id,
+        partner_id=partner_id,
+        reason_code=rejection.reason_code,
     )

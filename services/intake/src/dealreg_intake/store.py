@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from dealreg_intake.domain import PartnerView
+from dealreg_shared.contracts import RegistrationReceived
 from dealreg_shared.db import Conn
 
 
@@ -37,50 +38,118 @@ async def lock_partners(conn: Conn, partner_ids: list[str]) -> None:
     )
 
 
-@dataclass(frozen=True)
-class Admission:
-    """What the limits and idempotency need to know about one submission, read under the partner's lock."""
-
-    existing_sha256: str | None  # the content already stored under this registration id, if any
-    token_taken: bool  # the partner's rate allowed this submission (none is taken for a same-content retry)
-    active_registrations: int
+@dataclass
+class Bucket:
+    tokens: float  # submissions the partner may still send right now
+    refilled_at: datetime
 
 
-async def admit(
-    conn: Conn, *, partner_id: str, registration_id: UUID, content_sha256: str, per_second: float, burst: int
-) -> Admission:
-    """One round trip: the stored content under this id, a token from the partner's bucket, its active count.
+@dataclass
+class AdmissionState:
+    """What the limits and idempotency need to know about a run's submissions, read under their partners' locks
+    (and kept up to date as the run's submissions are admitted, for `write_admissions` to store)."""
 
-    The bucket refills for the time elapsed since it was last used and gives a token only if one is whole.
-    """
-    row = await conn.fetchrow(
-        """
-        with existing as (
-            select content_sha256 from registrations where registration_id = $4
-        ), token as (
-            insert into submission_buckets as b (partner_id, tokens, refilled_at)
-            select $1, $3::float8 - 1, clock_timestamp()
-            where not exists (select 1 from existing where content_sha256 = $5)
-            on conflict (partner_id) do update
-                set tokens = least($3::float8, b.tokens
-                        + greatest(0, extract(epoch from clock_timestamp() - b.refilled_at)::float8) * $2::float8) - 1,
-                    refilled_at = greatest(b.refilled_at, clock_timestamp())
-                where least($3::float8, b.tokens
-                        + greatest(0, extract(epoch from clock_timestamp() - b.refilled_at)::float8) * $2::float8) >= 1
-            returning true as taken
-        )
-        select (select content_sha256 from existing) as existing,
-               coalesce((select taken from token), false) as taken,
-               (select count(*) from registrations where partner_id = $1 and active) as active
-        """,
-        partner_id,
-        per_second,
-        burst,
-        registration_id,
-        content_sha256,
+    now: datetime  # the database's clock: the buckets refill by it
+    buckets: dict[str, Bucket]
+    active: dict[str, int]  # each partner's active registrations
+    existing: dict[UUID, str]  # the content stored under each registration id
+    changed: set[str] = field(default_factory=set)  # partners whose bucket is to be written
+
+    def take_token(self, partner_id: str, *, per_second: float, burst: int) -> bool:
+        """A token from the partner's bucket, refilled for the time since it was last used, if one is whole."""
+        bucket = self.buckets.get(partner_id)
+        if bucket is None:
+            self.buckets[partner_id] = Bucket(burst - 1, self.now)
+        else:
+            elapsed = max(0.0, (self.now - bucket.refilled_at).total_seconds())
+            tokens = min(float(burst), bucket.tokens + elapsed * per_second)
+            if tokens < 1:
+                return False
+            self.buckets[partner_id] = Bucket(tokens - 1, max(bucket.refilled_at, self.now))
+        self.changed.add(partner_id)
+        return True
+
+
+async def admission_state(conn: Conn, *, partner_ids: list[str], registration_ids: list[UUID]) -> AdmissionState:
+    """The partners' buckets and active counts and the registrations already stored under these ids: one
+    round trip."""
+    rows = await conn.fetch(
+        "select 'now' as kind, null as id, null::float8 as tokens, clock_timestamp() as at, null::bigint as n, "
+        "null as sha union all "
+        "select 'bucket', partner_id, tokens, refilled_at, null, null from submission_buckets "
+        "where partner_id = any($1::text[]) union all "
+        "select 'active', partner_id, null, null, count(*), null from registrations "
+        "where partner_id = any($1::text[]) and active group by partner_id union all "
+        "select 'existing', registration_id::text, null, null, null, content_sha256 from registrations "
+        "where registration_id = any($2::uuid[])",
+        partner_ids,
+        registration_ids,
     )
-    assert row is not None
-    return Admission(row["existing"], row["taken"], row["active"])
+    [now] = [r["at"] for r in rows if r["kind"] == "now"]
+    return AdmissionState(
+        now=now,
+        buckets={r["id"]: Bucket(r["tokens"], r["at"]) for r in rows if r["kind"] == "bucket"},
+        active={r["id"]: r["n"] for r in rows if r["kind"] == "active"},
+        existing={UUID(r["id"]): r["sha"] for r in rows if r["kind"] == "existing"},
+    )
+
+
+@dataclass(frozen=True)
+class NewRegistration:
+    received: RegistrationReceived
+    content_sha256: str
+
+
+@dataclass(frozen=True)
+class RejectionRow:
+    """Every answer that was a rejection, for support and audit."""
+
+    event_id: str
+    registration_id: str | None
+    partner_id: str | None
+    reason_code: str
+    detail: dict[str, Any]
+
+
+async def write_admissions(
+    conn: Conn,
+    state: AdmissionState | None,
+    *,
+    registrations: list[NewRegistration],
+    rejections: list[RejectionRow],
+) -> set[UUID]:
+    """The run's changed buckets, its new registrations and its rejections (in order), in one statement.
+    Returns the ids another partner's submission took meanwhile (those were not stored)."""
+    buckets = sorted(state.changed) if state else []
+    rows = await conn.fetch(
+        "with buckets as (insert into submission_buckets as b (partner_id, tokens, refilled_at) "
+        "select * from unnest($1::text[], $2::float8[], $3::timestamptz[]) "
+        "on conflict (partner_id) do update set tokens = excluded.tokens, refilled_at = excluded.refilled_at), "
+        "rejected as (insert into rejections (event_id, registration_id, partner_id, reason_code, detail) "
+        "select e, r, p, c, d from unnest($4::text[], $5::uuid[], $6::text[], $7::text[], $8::jsonb[]) "
+        "with ordinality as x(e, r, p, c, d, n) order by n) "
+        "insert into registrations (registration_id, partner_id, content_sha256, customer_key, region, "
+        "received_at, data) select * from unnest($9::uuid[], $10::text[], $11::text[], $12::text[], $13::text[], "
+        "$14::timestamptz[], $15::jsonb[]) "
+        "on conflict (registration_id) do nothing returning registration_id",
+        buckets,
+        [state.buckets[p].tokens for p in buckets] if state else [],
+        [state.buckets[p].refilled_at for p in buckets] if state else [],
+        [r.event_id for r in rejections],
+        [UUID(r.registration_id) if r.registration_id else None for r in rejections],
+        [r.partner_id for r in rejections],
+        [r.reason_code for r in rejections],
+        [json.dumps(r.detail, default=str) for r in rejections],
+        [n.received.registration_id for n in registrations],
+        [n.received.partner_id for n in registrations],
+        [n.content_sha256 for n in registrations],
+        [n.received.customer_key for n in registrations],
+        [n.received.region for n in registrations],
+        [n.received.received_at for n in registrations],
+        [json.dumps(n.received.model_dump(mode="json")) for n in registrations],
+    )
+    stored = {r["registration_id"] for r in rows}
+    return {n.received.registration_id for n in registrations} - stored
 
 
 @dataclass(frozen=True)
@@ -136,51 +205,4 @@ async def replace_partner_keys(conn: Conn, *, partner_id: str, keys: dict[str, s
     await conn.executemany(
         "insert into partner_keys (partner_id, key_id, public_key) values ($1, $2, $3)",
         [(partner_id, key_id, public_key) for key_id, public_key in keys.items()],
-    )
-
-
-async def insert_registration(
-    conn: Conn,
-    *,
-    registration_id: UUID,
-    partner_id: str,
-    content_sha256: str,
-    customer_key: str,
-    region: str,
-    received_at: Any,
-    data: dict[str, Any],
-) -> bool:
-    """False when the id is already taken (a concurrent twin got there first)."""
-    inserted = await conn.fetchval(
-        "insert into registrations (registration_id, partner_id, content_sha256, customer_key, region, "
-        "received_at, data) values ($1, $2, $3, $4, $5, $6, $7::jsonb) "
-        "on conflict (registration_id) do nothing returning true",
-        registration_id,
-        partner_id,
-        content_sha256,
-        customer_key,
-        region,
-        received_at,
-        json.dumps(data),
-    )
-    return bool(inserted)
-
-
-async def insert_rejection(
-    conn: Conn,
-    *,
-    event_id: str,
-    registration_id: str | None,
-    partner_id: str | None,
-    reason_code: str,
-    detail: dict[str, Any],
-) -> None:
-    await conn.execute(
-        "insert into rejections (event_id, registration_id, partner_id, reason_code, detail) "
-        "values ($1, $2, $3, $4, $5::jsonb)",
-        event_id,
-        UUID(registration_id) if registration_id else None,
-        partner_id,
-        reason_code,
-        json.dumps(detail, default=str),
     )
