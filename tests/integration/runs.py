@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from dealreg_devstack.provision import Stack
 from dealreg_shared.consumer import Handler, Incoming, RecordProcessor, RetryPolicy, RunHandler
 from dealreg_shared.db import Conn, create_pool, migrate, service_migrations
-from dealreg_shared.envelope import new_event
+from dealreg_shared.envelope import decode_event, new_event
 from dealreg_shared.outbox import Outbox
 from dealreg_shared.topics import Topic
 from tests.conftest import unique
@@ -33,6 +33,12 @@ _VOLATILE_HEADERS = {"ce_id", "ce_time"}
 def record(topic: Topic, type: str, data: BaseModel | dict[str, Any], *, offset: int, key: bytes = b"k") -> Any:
     event, value = new_event(type=type, source="tests", data=data)
     return ConsumerRecord(topic.name, 0, offset, 0, 0, key, value, None, len(key), len(value), event.headers())
+
+
+def incoming_of(topic: Topic, type: str, data: BaseModel | dict[str, Any]) -> tuple[Any, Incoming]:
+    """A record and what the processor makes of it, for calling a handler directly (seeding a schema)."""
+    rec = record(topic, type, data, offset=0)
+    return rec, Incoming(decode_event(rec.value, rec.headers, max_bytes=10**6), rec.value, rec.key, topic.name, 0, 0)
 
 
 @asynccontextmanager

@@ -12,6 +12,7 @@ import pytest
 
 from dealreg_conflict import store
 from dealreg_conflict.clock import Clock
+from dealreg_conflict.domain import Candidate
 from dealreg_conflict.policies import ConflictConfig, Policies
 from dealreg_conflict.settings import ConflictSettings
 from dealreg_conflict.sweeper import Sweeper
@@ -70,13 +71,14 @@ async def test_candidates_are_found_through_the_indexes_never_by_scanning_all_re
     try:
         async with pool.acquire() as conn:
             await _seed(conn, 20_000, protected_for=timedelta(days=30))
+            await conn.execute("set plan_cache_mode = force_generic_plan")  # as the service plans it
             plan = "\n".join(
                 r[0]
                 for r in await conn.fetch(
                     "explain " + store._CANDIDATES_SQL,
-                    "name:de:contoso",
-                    "contoso.de",
-                    ["DE:k:contoso"],
+                    ["name:de:contoso", "name:de:fabrikam"],
+                    ["contoso.de", "fabrikam.de"],
+                    ["DE:k:contoso", "DE:k:fabrikam"],
                     utcnow(),
                 )
             )
@@ -112,14 +114,17 @@ async def test_a_similar_name_in_the_country_is_a_candidate_and_one_abroad_is_no
                     decided_by="test",
                     data={},
                 )
-            found = await store.get_active_candidates(
-                conn,
-                customer_key="name:de:contoso pharmaa",
-                domain=None,
-                country="DE",
-                name_norm="contoso pharmaa",
-                now=utcnow(),
+            new = Candidate(
+                str(uuid.uuid4()),
+                "p-b",
+                "name:de:contoso pharmaa",
+                frozenset({"analytics"}),
+                "new",
+                None,
+                "contoso pharmaa",
+                "DE",
             )
+            [found] = await store.get_active_candidates(conn, [new], now=utcnow())
         assert [(c.country, c.name) for c in found] == [("DE", "contoso pharma")]
     finally:
         await pool.close()

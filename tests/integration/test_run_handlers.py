@@ -29,6 +29,7 @@ from dealreg_notify.domain import PartnerContacts
 from dealreg_notify.settings import NotifySettings
 from dealreg_shared.contracts import EventType, RegistrationSubmitted, Status
 from dealreg_shared.envelope import new_event, utcnow
+from dealreg_shared.outbox import Outbox
 from dealreg_shared.partner import signed_submission
 from dealreg_shared.regions import parse_regions
 from dealreg_shared.signing import SigningKey
@@ -39,7 +40,7 @@ from dealreg_shared.topics import (
     REGISTRATIONS_VETTED,
 )
 from dealreg_vetting.registrations import Eligibility
-from tests.integration.runs import both_ways, record
+from tests.integration.runs import both_ways, incoming_of, record
 from tests.integration.test_vetting_subscribers import FLAGGING, received
 
 pytestmark = pytest.mark.integration
@@ -292,8 +293,14 @@ def vetted(partner_id: str, company: str, domain: str) -> dict[str, Any]:
 async def test_conflict_decides_a_run_as_it_decides_record_by_record(stack: Stack, resolution: str) -> None:
     """Registrations of one customer in the same run meet each other as they would one by one."""
 
+    settings = ConflictSettings(resolution=resolution)
+    decider = Decider(Policies(ConflictConfig(), settings), Clock(controllable=False), "tests")
+    older = vetted("p-9", "Fabrikam AG", "fabrikam.de")  # decided in an earlier run: a stored candidate
+
     async def seed(pool: asyncpg.Pool) -> None:
-        pass
+        async with pool.acquire() as conn, conn.transaction():
+            _, incoming = incoming_of(REGISTRATIONS_VETTED, EventType.REGISTRATION_VETTED, older)
+            await decider.on_registration_vetted(conn, incoming, Outbox(service="conflict"))
 
     first = vetted("p-1", "Contoso GmbH", "contoso.de")
     rival = vetted("p-2", "Contoso GmbH", "contoso.de")  # the same customer, another partner
@@ -303,8 +310,6 @@ async def test_conflict_decides_a_run_as_it_decides_record_by_record(stack: Stac
     records = [
         record(REGISTRATIONS_VETTED, EventType.REGISTRATION_VETTED, data, offset=n) for n, data in enumerate(runs)
     ]
-    settings = ConflictSettings(resolution=resolution)
-    decider = Decider(Policies(ConflictConfig(), settings), Clock(controllable=False), "tests")
     one_by_one, as_run, watched = await both_ways(
         stack,
         package="dealreg_conflict",
@@ -316,7 +321,9 @@ async def test_conflict_decides_a_run_as_it_decides_record_by_record(stack: Stac
     )
     assert watched.runs == [5] and watched.failures == []
     statuses = {str(r["registration_id"]): r["status"] for r in as_run["registrations"]}
-    assert len(statuses) == 4 and statuses[first["registration_id"]] == "approved"
-    assert statuses[rival["registration_id"]] == ("rejected" if resolution == "first_come" else "under_review")
+    assert len(statuses) == 5 and statuses[first["registration_id"]] == "approved"
+    held = "rejected" if resolution == "first_come" else "under_review"
+    assert statuses[rival["registration_id"]] == held  # met `first`, decided earlier in the run
+    assert statuses[other["registration_id"]] == held  # met `older`, stored before the run
     assert as_run["opportunities"]  # the approved ones opened theirs
     assert as_run == one_by_one

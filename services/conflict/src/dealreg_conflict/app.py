@@ -6,7 +6,7 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +16,9 @@ from faststream import FastStream
 from dealreg_conflict import store
 from dealreg_conflict.clock import Clock
 from dealreg_conflict.domain import (
+    ACTIVE,
     Candidate,
-    Territory,
+    Outcome,
     blocking_keys,
     decide,
     detect_conflicts,
@@ -25,7 +26,7 @@ from dealreg_conflict.domain import (
     review_due,
 )
 from dealreg_conflict.managers import ManagerDecisions
-from dealreg_conflict.matching import clean_company_name
+from dealreg_conflict.matching import clean_company_name, name_keys
 from dealreg_conflict.policies import ConflictConfig, Policies
 from dealreg_conflict.settings import ConflictSettings
 from dealreg_conflict.sweeper import Sweeper
@@ -96,6 +97,20 @@ def candidate_of(reg: RegistrationVetted) -> Candidate:
     )
 
 
+def _may_be_same_customer(earlier: Candidate, until: datetime | None, new: Candidate, now: datetime) -> bool:
+    """What the candidates query finds of a registration decided earlier in the same run: an active one with the
+    same customer key, the same domain, or a shared name key."""
+    return (
+        earlier.status in ACTIVE
+        and (until is None or until > now)
+        and (
+            earlier.customer_key == new.customer_key
+            or (new.domain is not None and earlier.domain == new.domain)
+            or not name_keys(earlier.name, earlier.country).isdisjoint(name_keys(new.name, new.country))
+        )
+    )
+
+
 @dataclass(frozen=True)
 class Decider:
     """Decides vetted registrations: approved, under review, or rejected as another partner's customer."""
@@ -105,42 +120,65 @@ class Decider:
     replica: str  # which replica decided: for operators and the race test
 
     async def on_registrations_vetted(self, conn: Conn, run: Sequence[tuple[Incoming, Outbox]]) -> None:
-        """Each registration decided once, in order, against the active ones (those decided earlier in the run
-        among them): the run's customers are locked, its known registrations and territories read, at once."""
+        """Each registration decided once, in order, against the active ones, those decided earlier in the run
+        among them (as one by one): the run's customers locked, then a few statements for the whole run."""
         regs = [(outbox, RegistrationVetted.model_validate(incoming.event.data)) for incoming, outbox in run]
-        news = [candidate_of(reg) for _, reg in regs]
         # every replica deciding about a registration that could be one of these customers waits here
-        await store.lock_blocking_keys(conn, sorted({key for new in news for key in blocking_keys(new)}))
-        decided = await store.existing_registrations(conn, [reg.registration_id for _, reg in regs])
+        keys = {key for _, reg in regs for key in blocking_keys(candidate_of(reg))}
+        await store.lock_blocking_keys(conn, sorted(keys))
+        seen = await store.existing_registrations(conn, [reg.registration_id for _, reg in regs])
+        fresh = []
+        for outbox, reg in regs:
+            if reg.registration_id not in seen:  # decided before, or earlier in the run
+                seen.add(reg.registration_id)
+                fresh.append((outbox, reg, candidate_of(reg)))
+        if not fresh:
+            return
         now = await self.clock.now(conn)
-        lines = sorted({line for _, reg in regs for line in reg.opportunity.product_lines})
+        lines = sorted({line for _, reg, _ in fresh for line in reg.opportunity.product_lines})
         territories = await store.get_active_territories(conn, product_lines=lines, now=now)
-        for (outbox, reg), new in zip(regs, news, strict=True):
-            if reg.registration_id in decided:
-                continue
-            decided.add(reg.registration_id)
+        stored = await store.get_active_candidates(conn, [new for *_, new in fresh], now=now)
+        earlier: list[tuple[Candidate, datetime | None]] = []  # the run's decisions so far, as candidates
+        decisions = []
+        for (outbox, reg, new), candidates in zip(fresh, stored, strict=True):
+            active = candidates + [c for c, until in earlier if _may_be_same_customer(c, until, new, now)]
             mine = [t for t in territories if t.product_line in reg.opportunity.product_lines]
-            await self.decide_registration(conn, outbox, reg, new, now, mine)
-
-    async def decide_registration(
-        self,
-        conn: Conn,
-        outbox: Outbox,
-        reg: RegistrationVetted,
-        new: Candidate,
-        now: datetime,
-        territories: list[Territory],
-    ) -> None:
-        policy = self.policies.of(reg.region)
-        active = await store.get_active_candidates(
-            conn, customer_key=new.customer_key, domain=new.domain, country=new.country, name_norm=new.name, now=now
+            outcome = decide(new, detect_conflicts(new, active), self.policies.of(reg.region), now, mine)
+            earlier.append((replace(new, status=outcome.status), outcome.protected_until))
+            decisions.append((outbox, reg, new, outcome, len(active)))
+        opened = await store.insert_registrations(
+            conn, [self._stored(reg, new, outcome, now) for _, reg, new, outcome, _ in decisions]
         )
-        outcome = decide(new, detect_conflicts(new, active), policy, now, territories)
+        for outbox, reg, _, outcome, found in decisions:
+            until = outcome.protected_until
+            emit_status(
+                outbox,
+                registration_id=reg.registration_id,
+                partner_id=reg.partner_id,
+                status=outcome.status,
+                stage="conflict",
+                reason_code=outcome.reason_code,
+                partner_message=outcome.partner_message,
+                manager_detail={**outcome.manager_detail, "region": reg.region},
+                protected_until=until,
+                customer_name=reg.customer.company_name,
+                region=reg.region,
+            )
+            if reg.registration_id in opened and until is not None:
+                emit_opportunity(outbox, reg, until)
+            log.info(
+                "registration_decided",
+                registration_id=str(reg.registration_id),
+                status=outcome.status,
+                reason_code=outcome.reason_code,
+                candidates=found,
+            )
+
+    def _stored(self, reg: RegistrationVetted, new: Candidate, outcome: Outcome, now: datetime) -> store.Decided:
+        policy = self.policies.of(reg.region)
         until = outcome.protected_until
-        opportunity = outcome.creates_opportunity and until is not None
-        opportunity_id = uuid.uuid5(uuid.NAMESPACE_URL, f"dealreg:opportunity:{reg.registration_id}")
-        opened = await store.insert_registration(
-            conn,
+        opens = outcome.creates_opportunity and until is not None
+        return store.Decided(
             registration_id=reg.registration_id,
             partner_id=reg.partner_id,
             customer_key=reg.customer_key,
@@ -158,29 +196,9 @@ class Decider:
             decided_at=now,
             decided_by=self.replica,
             data=reg.model_dump(mode="json"),
-            opportunity_id=opportunity_id if opportunity else None,
-        )
-        emit_status(
-            outbox,
-            registration_id=reg.registration_id,
-            partner_id=reg.partner_id,
-            status=outcome.status,
-            stage="conflict",
-            reason_code=outcome.reason_code,
-            partner_message=outcome.partner_message,
-            manager_detail={**outcome.manager_detail, "region": reg.region},
-            protected_until=until,
-            customer_name=reg.customer.company_name,
-            region=reg.region,
-        )
-        if opened and until is not None:
-            emit_opportunity(outbox, reg, until)
-        log.info(
-            "registration_decided",
-            registration_id=str(reg.registration_id),
-            status=outcome.status,
-            reason_code=outcome.reason_code,
-            candidates=len(active),
+            opportunity_id=uuid.uuid5(uuid.NAMESPACE_URL, f"dealreg:opportunity:{reg.registration_id}")
+            if opens
+            else None,
         )
 
     async def on_registration_vetted(self, conn: Conn, incoming: Incoming, outbox: Outbox) -> None:

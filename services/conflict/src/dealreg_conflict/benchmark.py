@@ -168,9 +168,7 @@ async def measure(
             async with conn.transaction():
                 await store.lock_blocking_keys(conn, blocking_keys(new))
                 now = utcnow()
-                active_rows = await store.get_active_candidates(
-                    conn, customer_key=new.customer_key, domain=None, country=country, name_norm=name, now=now
-                )
+                [active_rows] = await store.get_active_candidates(conn, [new], now=now)
                 territories = await store.get_active_territories(conn, product_lines=["analytics"], now=now)
                 outcome = decide(new, detect_conflicts(new, active_rows), POLICY, now, territories)
                 await store.insert_registration(

@@ -109,9 +109,7 @@ class ManagerDecisions:
         competing: list[Candidate] = []
         if reason is None and row is not None and decided.decision == "approve":
             me = candidate_of_row(row)
-            active = await store.get_active_candidates(
-                conn, customer_key=me.customer_key, domain=me.domain, country=me.country, name_norm=me.name, now=now
-            )
+            [active] = await store.get_active_candidates(conn, [me], now=now)
             conflicts = [c for c in detect_conflicts(me, active) if c.partner_id != me.partner_id]
             protected = [c for c in conflicts if c.status in ("approved", "expiring")]
             if protected:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -19,11 +20,12 @@ from dealreg_shared.db import Conn
 # with the table (5 ms at 5,000 active, against 0.3 ms this way)
 _CANDIDATES_SQL = (
     "select registration_id, partner_id, customer_key, product_lines, status, registrable_domain, name_norm, "
-    "country, region from registrations where registration_id = any(array("
+    "country, region, array(select key from name_keys k where k.registration_id = r.registration_id "
+    "and k.key = any($3::text[])) as keys from registrations r where registration_id = any(array("
     "  select registration_id from registrations"
-    "   where customer_key = $1 and status in ('under_review', 'approved', 'expiring')"
+    "   where customer_key = any($1::text[]) and status in ('under_review', 'approved', 'expiring')"
     "  union select registration_id from registrations"
-    "   where registrable_domain = $2 and status in ('under_review', 'approved', 'expiring')"
+    "   where registrable_domain = any($2::text[]) and status in ('under_review', 'approved', 'expiring')"
     "  union select registration_id from name_keys where key = any($3::text[])"
     ")) and status in ('under_review', 'approved', 'expiring') and (protected_until is null or protected_until > $4) "
     "order by vetted_at"
@@ -50,13 +52,29 @@ def _candidate(r: asyncpg.Record) -> Candidate:
     )
 
 
-async def get_active_candidates(
-    conn: Conn, *, customer_key: str, domain: str | None, country: str, name_norm: str, now: datetime
-) -> list[Candidate]:
-    """Active registrations that may be the same customer: same customer key, same domain, or a shared name
-    key in the country, each through its partial index. The domain rules decide which really are."""
-    rows = await conn.fetch(_CANDIDATES_SQL, customer_key, domain, sorted(name_keys(name_norm, country)), now)
-    return [_candidate(r) for r in rows]
+async def get_active_candidates(conn: Conn, news: list[Candidate], *, now: datetime) -> list[list[Candidate]]:
+    """For each registration being decided, the active ones that may be the same customer: same customer key,
+    same domain, or a shared name key in the country, each through its partial index; in the order they were
+    vetted. One statement for all of them. The domain rules decide which really are."""
+    keys = [sorted(name_keys(new.name, new.country)) for new in news]
+    rows = await conn.fetch(
+        _CANDIDATES_SQL,
+        sorted({new.customer_key for new in news}),
+        sorted({new.domain for new in news if new.domain}),
+        sorted({k for mine in keys for k in mine}),
+        now,
+    )
+    found = [(_candidate(r), set(r["keys"])) for r in rows]
+    return [
+        [
+            candidate
+            for candidate, shared in found
+            if candidate.customer_key == new.customer_key
+            or (new.domain is not None and candidate.domain == new.domain)
+            or not shared.isdisjoint(mine)
+        ]
+        for new, mine in zip(news, keys, strict=True)
+    ]
 
 
 async def get_active_territories(conn: Conn, *, product_lines: list[str], now: datetime) -> list[Territory]:
@@ -87,61 +105,64 @@ async def existing_registrations(conn: Conn, registration_ids: list[UUID]) -> se
     return {r["registration_id"] for r in rows}
 
 
-async def insert_registration(
-    conn: Conn,
-    *,
-    registration_id: UUID,
-    partner_id: str,
-    customer_key: str,
-    registrable_domain: str | None,
-    company_name: str,
-    name_norm: str,
-    country: str,
-    product_lines: list[str],
-    region: str,
-    status: str,
-    reason_code: str | None,
-    protected_until: datetime | None,
-    expiring_from: datetime | None,
-    review_due_at: datetime | None,
-    decided_at: datetime,
-    decided_by: str,
-    data: dict[str, Any],
-    opportunity_id: UUID | None = None,
-) -> bool:
-    """The decided registration, its name keys while active and (given `opportunity_id`) its opportunity, in one
-    statement. True when that opportunity was opened now (a registration never gets two)."""
-    opened: bool | None = await conn.fetchval(
+@dataclass(frozen=True)
+class Decided:
+    """A decided registration as stored, with its opportunity's id when it opens one."""
+
+    registration_id: UUID
+    partner_id: str
+    customer_key: str
+    registrable_domain: str | None
+    company_name: str
+    name_norm: str
+    country: str
+    product_lines: list[str]
+    region: str
+    status: str
+    reason_code: str | None
+    protected_until: datetime | None
+    expiring_from: datetime | None
+    review_due_at: datetime | None
+    decided_at: datetime
+    decided_by: str
+    data: dict[str, Any]
+    opportunity_id: UUID | None = None
+
+
+async def insert_registrations(conn: Conn, decided: list[Decided]) -> set[UUID]:
+    """The decided registrations, the name keys of the active ones and the opportunities, in one statement.
+    Returns the registrations whose opportunity was opened now (a registration never gets two)."""
+    rows = await conn.fetch(
         "with reg as (insert into registrations (registration_id, partner_id, customer_key, registrable_domain, "
         "company_name, name_norm, country, product_lines, region, status, reason_code, protected_until, "
         "expiring_from, review_due_at, decided_at, decided_by, data) "
-        "values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17::jsonb) returning registration_id), "
-        "keys as (insert into name_keys (key, registration_id) select k, reg.registration_id "
-        "from reg, unnest($18::text[]) as k on conflict do nothing) "
+        "select registration_id, partner_id, customer_key, registrable_domain, company_name, name_norm, country, "
+        "product_lines, region, status, reason_code, protected_until, expiring_from, review_due_at, decided_at, "
+        "decided_by, data from rows from (jsonb_to_recordset($1::jsonb) as (registration_id uuid, partner_id text, "
+        "customer_key text, registrable_domain text, company_name text, name_norm text, country text, "
+        "product_lines text[], region text, status text, reason_code text, protected_until timestamptz, "
+        "expiring_from timestamptz, review_due_at timestamptz, decided_at timestamptz, decided_by text, "
+        "data jsonb)) with ordinality as r order by r.ordinality returning registration_id), "
+        "keys as (insert into name_keys (key, registration_id) select k.key, k.registration_id "
+        "from unnest($2::text[], $3::uuid[]) as k(key, registration_id) join reg using (registration_id) "
+        "on conflict do nothing) "
         "insert into opportunities (opportunity_id, registration_id, customer_key) "
-        "select $19, reg.registration_id, $3 from reg where $19::uuid is not null "
-        "on conflict (registration_id) do nothing returning true",
-        registration_id,
-        partner_id,
-        customer_key,
-        registrable_domain,
-        company_name,
-        name_norm,
-        country,
-        product_lines,
-        region,
-        status,
-        reason_code,
-        protected_until,
-        expiring_from,
-        review_due_at,
-        decided_at,
-        decided_by,
-        json.dumps(data),
-        sorted(name_keys(name_norm, country)) if status in ACTIVE else [],
-        opportunity_id,
+        "select o.opportunity_id, o.registration_id, o.customer_key "
+        "from unnest($4::uuid[], $5::uuid[], $6::text[]) as o(opportunity_id, registration_id, customer_key) "
+        "join reg using (registration_id) on conflict (registration_id) do nothing returning registration_id",
+        json.dumps([{k: v for k, v in asdict(d).items() if k != "opportunity_id"} for d in decided], default=str),
+        [k for d in decided if d.status in ACTIVE for k in sorted(name_keys(d.name_norm, d.country))],
+        [d.registration_id for d in decided if d.status in ACTIVE for _ in name_keys(d.name_norm, d.country)],
+        [d.opportunity_id for d in decided if d.opportunity_id],
+        [d.registration_id for d in decided if d.opportunity_id],
+        [d.customer_key for d in decided if d.opportunity_id],
     )
-    return bool(opened)
+    return {r["registration_id"] for r in rows}
+
+
+async def insert_registration(conn: Conn, **decided: Any) -> bool:
+    """One decided registration (see `insert_registrations`); True when its opportunity was opened now."""
+    return bool(await insert_registrations(conn, [Decided(**decided)]))
 
 
 async def get_registration(conn: Conn, registration_id: UUID) -> asyncpg.Record | None:
