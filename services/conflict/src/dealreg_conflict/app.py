@@ -97,18 +97,27 @@ def candidate_of(reg: RegistrationVetted) -> Candidate:
     )
 
 
-def _may_be_same_customer(earlier: Candidate, until: datetime | None, new: Candidate, now: datetime) -> bool:
-    """What the candidates query finds of a registration decided earlier in the same run: an active one with the
-    same customer key, the same domain, or a shared name key."""
-    return (
-        earlier.status in ACTIVE
-        and (until is None or until > now)
-        and (
-            earlier.customer_key == new.customer_key
-            or (new.domain is not None and earlier.domain == new.domain)
-            or not name_keys(earlier.name, earlier.country).isdisjoint(name_keys(new.name, new.country))
-        )
-    )
+class Earlier:
+    """The registrations decided active earlier in a run, found as the candidates query finds stored ones: by
+    customer key, by domain, by a shared name key; in the order they were decided."""
+
+    def __init__(self) -> None:
+        self._decided: list[tuple[Candidate, datetime | None]] = []
+        self._by_key: dict[str, list[int]] = {}
+
+    def add(self, candidate: Candidate, until: datetime | None, keys: frozenset[str]) -> None:
+        for key in _lookup_keys(candidate, keys):
+            self._by_key.setdefault(key, []).append(len(self._decided))
+        self._decided.append((candidate, until))
+
+    def found(self, new: Candidate, keys: frozenset[str], now: datetime) -> list[Candidate]:
+        hits = sorted({i for key in _lookup_keys(new, keys) for i in self._by_key.get(key, ())})
+        return [c for c, until in map(self._decided.__getitem__, hits) if until is None or until > now]
+
+
+def _lookup_keys(candidate: Candidate, keys: frozenset[str]) -> list[str]:
+    found = [f"customer:{candidate.customer_key}", *(f"name:{k}" for k in keys)]
+    return [*found, f"domain:{candidate.domain}"] if candidate.domain else found
 
 
 @dataclass(frozen=True)
@@ -123,28 +132,30 @@ class Decider:
         """Each registration decided once, in order, against the active ones, those decided earlier in the run
         among them (as one by one): the run's customers locked, then a few statements for the whole run."""
         regs = [(outbox, RegistrationVetted.model_validate(incoming.event.data)) for incoming, outbox in run]
+        news = [candidate_of(reg) for _, reg in regs]
         # every replica deciding about a registration that could be one of these customers waits here
-        keys = {key for _, reg in regs for key in blocking_keys(candidate_of(reg))}
-        await store.lock_blocking_keys(conn, sorted(keys))
+        await store.lock_blocking_keys(conn, sorted({key for new in news for key in blocking_keys(new)}))
         seen = await store.existing_registrations(conn, [reg.registration_id for _, reg in regs])
         fresh = []
-        for outbox, reg in regs:
+        for (outbox, reg), new in zip(regs, news, strict=True):
             if reg.registration_id not in seen:  # decided before, or earlier in the run
                 seen.add(reg.registration_id)
-                fresh.append((outbox, reg, candidate_of(reg)))
+                fresh.append((outbox, reg, new))
         if not fresh:
             return
         now = await self.clock.now(conn)
         lines = sorted({line for _, reg, _ in fresh for line in reg.opportunity.product_lines})
         territories = await store.get_active_territories(conn, product_lines=lines, now=now)
         stored = await store.get_active_candidates(conn, [new for *_, new in fresh], now=now)
-        earlier: list[tuple[Candidate, datetime | None]] = []  # the run's decisions so far, as candidates
+        earlier = Earlier()  # the run's decisions so far, as candidates of the next
         decisions = []
         for (outbox, reg, new), candidates in zip(fresh, stored, strict=True):
-            active = candidates + [c for c, until in earlier if _may_be_same_customer(c, until, new, now)]
+            keys = name_keys(new.name, new.country)
+            active = candidates + earlier.found(new, keys, now)
             mine = [t for t in territories if t.product_line in reg.opportunity.product_lines]
             outcome = decide(new, detect_conflicts(new, active), self.policies.of(reg.region), now, mine)
-            earlier.append((replace(new, status=outcome.status), outcome.protected_until))
+            if outcome.status in ACTIVE:
+                earlier.add(replace(new, status=outcome.status), outcome.protected_until, keys)
             decisions.append((outbox, reg, new, outcome, len(active)))
         opened = await store.insert_registrations(
             conn, [self._stored(reg, new, outcome, now) for _, reg, new, outcome, _ in decisions]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -19,14 +19,15 @@ from dealreg_shared.db import Conn
 # joined instead, the prepared statement's generic plan hashed every active registration, a cost that grew
 # with the table (5 ms at 5,000 active, against 0.3 ms this way)
 _CANDIDATES_SQL = (
+    "with keyed as (select registration_id, key from name_keys where key = any($3::text[])) "
     "select registration_id, partner_id, customer_key, product_lines, status, registrable_domain, name_norm, "
-    "country, region, array(select key from name_keys k where k.registration_id = r.registration_id "
-    "and k.key = any($3::text[])) as keys from registrations r where registration_id = any(array("
+    "country, region, array(select k.key from keyed k where k.registration_id = r.registration_id) as keys "
+    "from registrations r where registration_id = any(array("
     "  select registration_id from registrations"
     "   where customer_key = any($1::text[]) and status in ('under_review', 'approved', 'expiring')"
     "  union select registration_id from registrations"
     "   where registrable_domain = any($2::text[]) and status in ('under_review', 'approved', 'expiring')"
-    "  union select registration_id from name_keys where key = any($3::text[])"
+    "  union select registration_id from keyed"
     ")) and status in ('under_review', 'approved', 'expiring') and (protected_until is null or protected_until > $4) "
     "order by vetted_at"
 )
@@ -70,7 +71,7 @@ async def get_active_candidates(conn: Conn, news: list[Candidate], *, now: datet
             candidate
             for candidate, shared in found
             if candidate.customer_key == new.customer_key
-            or (new.domain is not None and candidate.domain == new.domain)
+            or (bool(new.domain) and candidate.domain == new.domain)
             or not shared.isdisjoint(mine)
         ]
         for new, mine in zip(news, keys, strict=True)
@@ -129,6 +130,9 @@ class Decided:
     opportunity_id: UUID | None = None
 
 
+_DECIDED_COLUMNS = [f.name for f in fields(Decided) if f.name != "opportunity_id"]
+
+
 async def insert_registrations(conn: Conn, decided: list[Decided]) -> set[UUID]:
     """The decided registrations, the name keys of the active ones and the opportunities, in one statement.
     Returns the registrations whose opportunity was opened now (a registration never gets two)."""
@@ -150,7 +154,8 @@ async def insert_registrations(conn: Conn, decided: list[Decided]) -> set[UUID]:
         "select o.opportunity_id, o.registration_id, o.customer_key "
         "from unnest($4::uuid[], $5::uuid[], $6::text[]) as o(opportunity_id, registration_id, customer_key) "
         "join reg using (registration_id) on conflict (registration_id) do nothing returning registration_id",
-        json.dumps([{k: v for k, v in asdict(d).items() if k != "opportunity_id"} for d in decided], default=str),
+        # a shallow copy: `asdict` would deep-copy each registration's data (an eighth of conflict's time)
+        json.dumps([{f: getattr(d, f) for f in _DECIDED_COLUMNS} for d in decided], default=str),
         [k for d in decided if d.status in ACTIVE for k in sorted(name_keys(d.name_norm, d.country))],
         [d.registration_id for d in decided if d.status in ACTIVE for _ in name_keys(d.name_norm, d.country)],
         [d.opportunity_id for d in decided if d.opportunity_id],
