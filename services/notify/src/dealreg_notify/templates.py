@@ -18,6 +18,8 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # the templates ship with the package: looked up in memory, not checked on disk at every render
+        auto_reload=False,
     )
 
 
