@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -188,6 +189,32 @@ def progress(label: str, run: Run, seconds: float, *, final: bool = False) -> No
     sys.stderr.flush()
 
 
+async def settle(dsn: str, sampler: Sampler, *, timeout_s: float = 300) -> float | None:
+    """Wait until the pipeline is idle: every consumer caught up, no notification waiting to be sent (a burst's
+    mail outlives its decisions). How long that took, or None if it did not happen within `timeout_s`."""
+    started = time.monotonic()
+    conn = await asyncpg.connect(dsn)
+    try:
+        while True:
+            pending = await conn.fetchval("select count(*) from notify.notifications where status = 'pending'")
+            lag = sum(sum(s.get("lag", {}).values()) for s in sampler.latest().values())
+            waited = time.monotonic() - started
+            start = "\r" if sys.stderr.isatty() else ""
+            sys.stderr.write(
+                f"{start}{'settling':<30} {waited:5.0f}s lag {lag:>7.0f}, notifications pending {pending:>7}"
+            )
+            sys.stderr.write("" if sys.stderr.isatty() else "\n")
+            if pending == 0 and lag == 0:
+                sys.stderr.write("\n" if sys.stderr.isatty() else "")
+                return waited
+            if waited > timeout_s:
+                sys.stderr.write("\n" if sys.stderr.isatty() else "")
+                return None
+            await asyncio.sleep(1 if sys.stderr.isatty() else 5)
+    finally:
+        await conn.close()
+
+
 class Sampler:
     """Every second: each service's processed counts and lag per topic (from /metrics), and its RSS."""
 
@@ -219,6 +246,11 @@ class Sampler:
                     sample[name] = _parse(text)
                 self.samples.append(sample)
                 await asyncio.sleep(1)
+
+    def latest(self) -> dict[str, dict[str, dict[str, float]]]:
+        """The last sample's figures per service."""
+        last = self.samples[-1] if self.samples else {}
+        return {name: last[name] for name in self.services if name in last}
 
     def stage_rates(self, t0: float, t1: float) -> dict[str, dict[str, float]]:
         """Per service and topic: records processed per second between two moments, and the peak lag."""
