@@ -118,21 +118,23 @@ class Watched:
 
 async def both_ways(
     stack: Stack,
-    *,
-    package: str,
     service: str,
+    *,
     seed: Callable[[asyncpg.Pool], Awaitable[None]],
     records: list[Any],
     handler: Handler,
     run_handler: RunHandler,
-) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]], Watched]:
-    """The schemas' snapshots after the records were applied record by record, then as one run."""
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
+    """The schemas' snapshots after the records were applied record by record, then as one run (which the run
+    handler must have applied, all of them, without failing)."""
     watched = Watched(run_handler)
     snapshots = []
     for run in (None, watched):
-        async with service_schema(stack, package) as pool:
+        async with service_schema(stack, f"dealreg_{service}") as pool:
             await seed(pool)
             processor = RecordProcessor(pool=pool, service=service, retry=RetryPolicy(2, 0.001, 0.01), max_bytes=10**6)
             await processor.process_batch(records, handler, run)
             snapshots.append(await snapshot(pool))
-    return snapshots[0], snapshots[1], watched
+    assert watched.runs == [len(records)], watched.runs
+    assert watched.failures == [], watched.failures
+    return snapshots[0], snapshots[1]
