@@ -27,6 +27,7 @@ from dealreg_notify.app import StatusNotifications
 from dealreg_notify.directory import Directory
 from dealreg_notify.domain import PartnerContacts
 from dealreg_notify.settings import NotifySettings
+from dealreg_shared.consumer import RecordProcessor, RetryPolicy
 from dealreg_shared.contracts import EventType, RegistrationSubmitted, Status
 from dealreg_shared.envelope import new_event, utcnow
 from dealreg_shared.outbox import Outbox
@@ -40,7 +41,7 @@ from dealreg_shared.topics import (
     REGISTRATIONS_VETTED,
 )
 from dealreg_vetting.registrations import Eligibility
-from tests.integration.runs import both_ways, incoming_of, record
+from tests.integration.runs import Watched, both_ways, incoming_of, record, service_schema
 from tests.integration.test_vetting_subscribers import FLAGGING, received
 
 pytestmark = pytest.mark.integration
@@ -317,3 +318,28 @@ async def test_conflict_decides_a_run_as_it_decides_record_by_record(stack: Stac
     assert statuses[other["registration_id"]] == held  # met `older`, stored before the run
     assert as_run["opportunities"]  # the approved ones opened theirs
     assert as_run == one_by_one
+
+
+async def test_a_run_handler_that_fails_leaves_the_run_to_the_record_by_record_path(stack: Stack) -> None:
+    """A record that breaks the contract fails the whole run in the run handler: the run is rolled back and
+    applied record by record, so the others are screened once and that one alone is dead-lettered."""
+    good, other = (received("p-1", contact_email=f"jo@{n}.de", amount="50000.00") for n in ("a", "b"))
+    broken = {**received("p-1", contact_email="jo@c.de", amount="50000.00"), "customer": {"company_name": ""}}
+    records = [
+        record(REGISTRATIONS_RECEIVED, EventType.REGISTRATION_RECEIVED, data, offset=n)
+        for n, data in enumerate([good, broken, other])
+    ]
+    eligibility = Eligibility(FLAGGING)
+    watched = Watched(eligibility.on_registrations_received)
+    async with service_schema(stack, "dealreg_vetting") as pool:
+        processor = RecordProcessor(pool=pool, service="vetting", retry=RetryPolicy(2, 0.001, 0.01), max_bytes=10**6)
+        await processor.process_batch(records, eligibility.on_registration_received, watched)
+        screened = {
+            r["registration_id"] for r in await pool.fetch("select registration_id from screened_registrations")
+        }
+        topics = [r["topic"] for r in await pool.fetch("select topic from outbox order by id")]
+    assert len(watched.failures) == 1 and watched.runs == [3]  # tried once as a run, then record by record
+    assert screened == {uuid.UUID(good["registration_id"]), uuid.UUID(other["registration_id"])}
+    assert sorted(topics) == sorted(
+        [REGISTRATION_STATUS.name, REGISTRATION_STATUS.name, REGISTRATIONS_RECEIVED.dlq.name]
+    )  # both rejected (no such partner here), the broken one dead-lettered
