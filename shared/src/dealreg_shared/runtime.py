@@ -113,7 +113,7 @@ class ServiceRuntime:
         await producer.start()
         relay = OutboxRelay(dsn=s.database_url, schema=self.service, producer=producer)
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
-        tasks = [asyncio.create_task(work(), name=name) for name, work in self._background.items()]
+        tasks = [asyncio.create_task(_supervised(name, work), name=name) for name, work in self._background.items()]
         if s.health_port:
             self.health = HealthServer(port=s.health_port, checks={"database": self._db_ok, "kafka": self._kafka_ok})
             await self.health.start()
@@ -146,6 +146,22 @@ class ServiceRuntime:
 
     async def _kafka_ok(self) -> bool:
         return await self.broker.ping(timeout=2.0)
+
+
+async def _supervised(name: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """A background task that fails is logged with its traceback and started anew (with backoff): a worker that
+    died silently would leave its work undone while the service still looked healthy."""
+    backoff = 0.5
+    while True:
+        try:
+            await work()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background_task_failed", task=name, restart_in_s=backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
 
 
 def _observe_lag(service: str, consumer: Any, records: Any) -> None:
