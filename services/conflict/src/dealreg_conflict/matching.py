@@ -146,6 +146,8 @@ def names_match(a: str, b: str) -> bool:
     return name_score(a, b) >= NAME_MATCH_THRESHOLD
 
 
+# a decision needs a name's keys several times (its locks, its candidates, the run's matching, the stored keys)
+@lru_cache(maxsize=8192)
 def name_keys(cleaned: str, country: str) -> frozenset[str]:
     """The blocking keys of a cleaned name in a country: its spaceless form (spacing variants), and its words
     sorted and joined, whole and with any one character deleted (word order, and a typo, a missing or a

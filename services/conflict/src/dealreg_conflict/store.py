@@ -136,6 +136,9 @@ _DECIDED_COLUMNS = [f.name for f in fields(Decided) if f.name != "opportunity_id
 async def insert_registrations(conn: Conn, decided: list[Decided]) -> set[UUID]:
     """The decided registrations, the name keys of the active ones and the opportunities, in one statement.
     Returns the registrations whose opportunity was opened now (a registration never gets two)."""
+    keyed = [
+        (k, d.registration_id) for d in decided if d.status in ACTIVE for k in sorted(name_keys(d.name_norm, d.country))
+    ]
     rows = await conn.fetch(
         "with reg as (insert into registrations (registration_id, partner_id, customer_key, registrable_domain, "
         "company_name, name_norm, country, product_lines, region, status, reason_code, protected_until, "
@@ -156,8 +159,8 @@ async def insert_registrations(conn: Conn, decided: list[Decided]) -> set[UUID]:
         "join reg using (registration_id) on conflict (registration_id) do nothing returning registration_id",
         # a shallow copy: `asdict` would deep-copy each registration's data (an eighth of conflict's time)
         json.dumps([{f: getattr(d, f) for f in _DECIDED_COLUMNS} for d in decided], default=str),
-        [k for d in decided if d.status in ACTIVE for k in sorted(name_keys(d.name_norm, d.country))],
-        [d.registration_id for d in decided if d.status in ACTIVE for _ in name_keys(d.name_norm, d.country)],
+        [k for k, _ in keyed],
+        [registration_id for _, registration_id in keyed],
         [d.opportunity_id for d in decided if d.opportunity_id],
         [d.registration_id for d in decided if d.opportunity_id],
         [d.customer_key for d in decided if d.opportunity_id],

@@ -19,13 +19,12 @@ async def get_partners(conn: Conn, partner_ids: list[str]) -> dict[str, PartnerV
         "left join partner_keys k using (partner_id) where p.partner_id = any($1::text[])",
         partner_ids,
     )
-    keys: dict[str, dict[str, str]] = {}
-    for r in rows:
-        found = keys.setdefault(r["partner_id"], {})
+    partners: dict[str, PartnerView] = {}
+    for r in rows:  # a row per key (one without keys when it has none)
+        view = partners.setdefault(r["partner_id"], PartnerView(r["partner_id"], r["active"], {}, r["tier"]))
         if r["key_id"] is not None:
-            found[r["key_id"]] = r["public_key"]
-    first = {r["partner_id"]: r for r in reversed(rows)}
-    return {pid: PartnerView(pid, r["active"], keys[pid], r["tier"]) for pid, r in first.items()}
+            view.keys[r["key_id"]] = r["public_key"]
+    return partners
 
 
 async def lock_partners(conn: Conn, partner_ids: list[str]) -> None:

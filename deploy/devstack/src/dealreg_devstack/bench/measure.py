@@ -199,17 +199,13 @@ async def settle(dsn: str, sampler: Sampler, *, timeout_s: float = 300) -> float
             pending = await conn.fetchval("select count(*) from notify.notifications where status = 'pending'")
             lag = sum(sum(s.get("lag", {}).values()) for s in sampler.latest().values())
             waited = time.monotonic() - started
-            start = "\r" if sys.stderr.isatty() else ""
+            done = (pending == 0 and lag == 0) or waited > timeout_s
+            start, end = ("\r", "\n" if done else "") if sys.stderr.isatty() else ("", "\n")
             sys.stderr.write(
-                f"{start}{'settling':<30} {waited:5.0f}s lag {lag:>7.0f}, notifications pending {pending:>7}"
+                f"{start}{'settling':<30} {waited:5.0f}s lag {lag:>7.0f}, notifications pending {pending:>7}{end}"
             )
-            sys.stderr.write("" if sys.stderr.isatty() else "\n")
-            if pending == 0 and lag == 0:
-                sys.stderr.write("\n" if sys.stderr.isatty() else "")
-                return waited
-            if waited > timeout_s:
-                sys.stderr.write("\n" if sys.stderr.isatty() else "")
-                return None
+            if done:
+                return waited if pending == 0 and lag == 0 else None
             await asyncio.sleep(1 if sys.stderr.isatty() else 5)
     finally:
         await conn.close()
