@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from cleanco.clean import custom_basename, prepare_default_terms
+from cleanco.termdata import terms_by_country, terms_by_type
 
 from dealreg_conflict.evaluation import DEFAULT_PAIRS, load_pairs, score
-from dealreg_conflict.matching import clean_company_name, compare_names, name_keys
+from dealreg_conflict.matching import clean_company_name, compare_names, name_keys, strip_legal_suffixes
 
 
 @pytest.mark.parametrize(
@@ -93,3 +95,22 @@ def test_the_labelled_set_has_200_pairs_half_same_half_look_alikes_and_scores_at
     assert len(pairs) >= 200 and same == len(pairs) - same
     scores, _, _ = score(pairs)
     assert scores.precision >= 0.95 and scores.recall >= 0.95
+
+
+def test_stripping_legal_suffixes_is_cleancos_to_the_letter() -> None:
+    # our indexed walk replaces cleanco's custom_basename on the hot path; any name where they differ is a bug
+    pairs = load_pairs(DEFAULT_PAIRS)
+    labelled = {name for pair in pairs for name in (pair.a, pair.b)}
+    forms = sorted({t for table in (terms_by_type, terms_by_country) for terms in table.values() for t in terms})
+    edge = ["", " ", "Ltd", "Co Co Ltd", "x Ltd Ltd Ltd", "Limited Company Limited", "...", "ACME\u00a0Ltd.", "AB AB"]
+    names = [
+        *labelled,
+        *edge,
+        *forms,
+        *(f"Acme {form}" for form in forms),
+        *(f"Acme {a} {b}" for a in forms for b in forms[::7]),
+    ]
+    terms = prepare_default_terms()
+    differ = [n for n in names if strip_legal_suffixes(n) != custom_basename(n, terms, suffix=True)]
+    assert len(names) > 15_000
+    assert differ == []

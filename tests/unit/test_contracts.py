@@ -397,3 +397,21 @@ def test_contract_models_are_frozen() -> None:
     sample = SAMPLES[EventType.REGISTRATION_SUBMITTED]
     with pytest.raises(ValidationError):
         sample.partner_id = "p-other"  # type: ignore[misc]
+
+
+def test_email_addresses_are_checked_as_pydantic_checks_them_every_time_they_are_read() -> None:
+    # addresses are remembered once found valid (read at every stage); an invalid one is refused every time
+    from pydantic import EmailStr, TypeAdapter
+
+    pydantic_email = TypeAdapter(EmailStr)
+    for address in ["Sam.Patel@NorthWind.co.uk", "nope", "jana..weber@contoso.de", "j@x.test"] * 2:
+        data = _submitted()
+        data["customer"]["contact"]["email"] = address
+        try:
+            expected = pydantic_email.validate_python(address)
+        except ValidationError as refused:
+            with pytest.raises(ValidationError) as info:
+                RegistrationSubmitted.model_validate(data)
+            assert [e["msg"] for e in info.value.errors()] == [e["msg"] for e in refused.errors()]
+        else:
+            assert RegistrationSubmitted.model_validate(data).customer.contact.email == expected

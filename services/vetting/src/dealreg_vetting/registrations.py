@@ -75,8 +75,9 @@ class Eligibility:
             )
             return
         assert partner is not None  # eligibility needs a known partner
+        # the received registration's parts as they are (validated on the way in): not dumped and validated again
         vetted = RegistrationVetted(
-            **received.model_dump(), partner_tier=partner.tier, partner_region=partner.region, flags=assessment.flags
+            **dict(received), partner_tier=partner.tier, partner_region=partner.region, flags=assessment.flags
         )
         outbox.emit(REGISTRATIONS_VETTED, key=received.customer_key, type=EventType.REGISTRATION_VETTED, data=vetted)
         log.info("registration_eligible", registration_id=str(received.registration_id), flags=assessment.flags)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic.networks import validate_email
 
 
 class EventType(StrEnum):
@@ -83,6 +85,17 @@ Amount = Annotated[
     Field(gt=Decimal(0), le=Decimal("1000000000000"), max_digits=18, decimal_places=2),
 ]
 ProductLine = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+
+
+@lru_cache(maxsize=4096)
+def _valid_email(value: str) -> str:
+    # an address travels in several events and is read again at every stage: checked once per process
+    # (only valid ones are remembered: lru_cache keeps no exceptions)
+    return validate_email(value)[1]
+
+
+# pydantic's EmailStr (the same check, error and JSON schema), with its verdicts on valid addresses remembered
+Email = Annotated[str, AfterValidator(_valid_email), WithJsonSchema({"type": "string", "format": "email"})]
 
 
 class Contract(BaseModel):

@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import EmailStr, Field, model_validator
+from pydantic import Field, model_validator
 
 from dealreg_shared.contracts.common import (
     Contract,
     CountryCode,
+    Email,
     Identifier,
     Name,
     ProductLine,
@@ -22,7 +23,7 @@ from dealreg_shared.contracts.common import (
 
 class Contact(StrictContract):
     name: Name
-    email: EmailStr
+    email: Email
 
 
 class PublicKey(StrictContract):

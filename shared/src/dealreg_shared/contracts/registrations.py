@@ -6,11 +6,12 @@ from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import EmailStr, Field
+from pydantic import Field
 
 from dealreg_shared.contracts.common import (
     Contract,
     CountryCode,
+    Email,
     Identifier,
     Money,
     Name,
@@ -24,7 +25,7 @@ from dealreg_shared.contracts.common import (
 
 class CustomerContact(StrictContract):
     name: Name
-    email: EmailStr
+    email: Email
 
 
 class Customer(StrictContract):
