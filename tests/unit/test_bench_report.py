@@ -1,0 +1,52 @@
+"""The benchmark's summary: what it says when a phase measured nothing, and that the warm-up is named as such."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dealreg_devstack.bench.__main__ import report
+
+
+def figures(**overrides: Any) -> dict[str, Any]:
+    f: dict[str, Any] = {
+        "run": "abc123",
+        "when": "2026-12-02T13:52:51+00:00",
+        "args": {"warmup_seconds": 30.0},
+        "warmup_per_s": 245.1,
+        "database_tx_per_s": 1472.1,
+        "database_batched_records_per_s": 10926.3,
+        "relay_per_s": 3071.4,
+        "pipeline_per_s": 284.4,
+        "pipeline_vs_relay": 0.093,
+        "settled_s": 55.0,
+        "with_mail_per_s": 128.4,
+        "fixed_rate_offered_per_s": 142.0,
+        "fixed_rate_published": 1420,
+        "fixed_rate_latency_ms": {"p50": 412.0, "p95": 764.0, "p99": 969.0, "max": 1200.0},
+        "fixed_rate_unfinished": 0,
+        "stages_full_speed": {},
+        "outcomes_full_speed": {"approved": 87},
+        "outcomes_fixed_rate": {"approved": 88},
+        "peak_rss_mb": {"intake": 98.0},
+    }
+    return f | overrides
+
+
+def test_the_summary_gives_the_latency_percentiles_and_names_the_warm_up_as_not_measured() -> None:
+    text = report(figures())
+    assert "412 / 764 / 969 ms" in text
+    assert "warm-up, not measured (30 s at full speed)" in text
+    assert "245.1 /s" in text
+
+
+def test_a_fixed_rate_phase_left_without_registrations_is_reported_as_not_measured_not_as_zero_latency() -> None:
+    text = report(figures(fixed_rate_published=0, fixed_rate_latency_ms={}))
+    latency = next(line for line in text.splitlines() if line.startswith("latency at"))
+    assert "not measured" in latency and "raise --registrations" in latency
+    assert "0 / 0 / 0" not in text
+
+
+def test_a_run_without_warm_up_has_no_warm_up_line() -> None:
+    f = figures()
+    del f["warmup_per_s"]
+    assert "warm-up" not in report(f)
