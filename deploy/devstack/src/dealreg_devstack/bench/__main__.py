@@ -101,21 +101,20 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         )
         await watch.start()
         await sampler.start()
+
+        async def full_speed(name: str, seconds: float) -> Run:
+            run = Run(name)
+            watch.runs.append(run)
+            await phase(
+                producer, REGISTRATIONS_SUBMITTED.name, supply, run, seconds=seconds, window=args.window, label=name
+            )
+            return run
+
         if args.warmup_seconds > 0:
             # a fresh broker spends most of its first minutes compiling itself (its JIT took more CPU than its
             # requests did during the first minute at full speed); Postgres and the services warm up too. Measured
             # from here on is what a stack that has been running a while does.
-            warm = Run("warm-up")
-            watch.runs.append(warm)
-            await phase(
-                producer,
-                REGISTRATIONS_SUBMITTED.name,
-                supply,
-                warm,
-                seconds=args.warmup_seconds,
-                window=args.window,
-                label="warm-up (not measured)",
-            )
+            warm = await full_speed("warm-up (not measured)", args.warmup_seconds)
             figures["warmup_per_s"] = round(warm.throughput(), 1)
             await settle(stack.admin_dealreg_dsn, sampler)
         figures["database_tx_per_s"] = round(await database_ceiling(stack, seconds=args.db_seconds / 2), 1)
@@ -147,17 +146,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             stop_relay(relays)
         figures["relay_per_s"] = round(relay_run.throughput(), 1)
 
-        full = Run("pipeline")
-        watch.runs.append(full)
-        await phase(
-            producer,
-            REGISTRATIONS_SUBMITTED.name,
-            supply,
-            full,
-            seconds=args.seconds,
-            window=args.window,
-            label="pipeline: as fast as it goes",
-        )
+        full = await full_speed("pipeline: as fast as it goes", args.seconds)
         figures["pipeline_per_s"] = round(full.throughput(), 1)
         figures["pipeline_finished"] = len(full.finished)
         figures["outcomes_full_speed"] = dict(full.outcomes.most_common())
