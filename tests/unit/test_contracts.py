@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, EmailStr, TypeAdapter, ValidationError
 
 from dealreg_shared.contracts import (
     EventType,
@@ -401,8 +401,6 @@ def test_contract_models_are_frozen() -> None:
 
 def test_email_addresses_are_checked_as_pydantic_checks_them_every_time_they_are_read() -> None:
     # addresses are remembered once found valid (read at every stage); an invalid one is refused every time
-    from pydantic import EmailStr, TypeAdapter
-
     pydantic_email = TypeAdapter(EmailStr)
     for address in ["Sam.Patel@NorthWind.co.uk", "nope", "jana..weber@contoso.de", "j@x.test"] * 2:
         data = _submitted()
