@@ -50,3 +50,24 @@ def test_a_run_without_warm_up_has_no_warm_up_line() -> None:
     f = figures()
     del f["warmup_per_s"]
     assert "warm-up" not in report(f)
+
+
+def test_the_summary_says_where_the_cpu_went_and_what_the_machine_allows_at_that_cost() -> None:
+    shares = {"intake": 0.36, "broker": 0.18, "postgres": 0.3, "machine": 1.9, "stolen": 0.02}
+    costs = {"intake": 1.2, "broker": 0.6, "postgres": 1.0, "machine": 6.25, "stolen": 0.1}
+    text = report(
+        figures(
+            cpu_count=2,
+            cpu_full_speed={k: {"core_share": v, "ms_per_registration": 0.0} for k, v in shares.items()},
+            cpu_until_idle={k: {"core_share": 0.0, "ms_per_registration": v} for k, v in costs.items()},
+        )
+    )
+    intake = next(line for line in text.splitlines() if line.strip().startswith("intake "))
+    assert intake.split()[-2:] == ["36%", "1.20"]
+    machine = next(line for line in text.splitlines() if "the whole machine" in line)
+    assert machine.split()[-2:] == ["190%", "6.25"]
+    assert "2 CPUs decide at most 320 registrations/s" in text
+
+
+def test_without_cpu_figures_the_summary_has_no_cpu_section() -> None:
+    assert "CPU" not in report(figures())

@@ -202,4 +202,9 @@ def down() -> bool:
 
 
 def running() -> bool:
-    return read_pid(layout().pid_file) is not None
+    return pid() is not None
+
+
+def pid() -> int | None:
+    """The local broker's process, when it runs."""
+    return read_pid(layout().pid_file)

@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncpg
 
 from dealreg_devstack.paths import state_dir
-from dealreg_devstack.procs import port_open, wait_until
+from dealreg_devstack.procs import port_open, read_pid, wait_until
 
 ADMIN_USER = "dealreg_admin"
 PG_MAJOR = "15"
@@ -216,3 +216,8 @@ def down() -> bool:
 def running() -> bool:
     lay = layout()
     return (lay.data / "PG_VERSION").is_file() and _status(lay, bindir())
+
+
+def pid() -> int | None:
+    """The local server's postmaster (the parent of every backend), when it runs."""
+    return read_pid(layout().data / "postmaster.pid")

@@ -12,8 +12,9 @@ from pathlib import Path
 
 
 def read_pid(pid_file: Path) -> int | None:
+    """The live process a pid file names (on its first line: Postgres's postmaster.pid has more)."""
     try:
-        pid = int(pid_file.read_text().strip())
+        pid = int(pid_file.read_text().split("\n", 1)[0])
     except (OSError, ValueError):
         return None
     return pid if pid_alive(pid) else None

@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import json
 import logging
+import os
 import random
 import time
 import uuid
@@ -20,8 +21,9 @@ from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 
+from dealreg_devstack import kafka_local, postgres_local
 from dealreg_devstack.bench.ceilings import RELAY_PARTITIONS, database_ceiling, start_relay, stop_relay
-from dealreg_devstack.bench.measure import Run, Sampler, Watcher, phase, settle, write_json
+from dealreg_devstack.bench.measure import CpuClock, Run, Sampler, Watcher, cpu_figures, phase, settle, write_json
 from dealreg_devstack.bench.workload import BENCH_ID, Submission, make_submissions, onboard_partners, relay_copies
 from dealreg_devstack.launcher import start_all, stop_all
 from dealreg_devstack.paths import state_dir
@@ -90,6 +92,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     producer = make_producer(stack.kafka_bootstrap, client_id="bench-publisher")
     await producer.start()
     sampler = Sampler({name: (p.health_port, p.proc.pid) for name, p in services.items()})
+    processes = {name: p.proc.pid for name, p in services.items()} | {"harness": os.getpid()}
+    broker, database = (kafka_local.pid(), postgres_local.pid()) if local else (None, None)
+    cpu = CpuClock(
+        processes | ({"broker": broker} if broker else {}), trees={"postgres": database} if database else None
+    )
     figures: dict[str, Any] = {"run": run_id, "when": datetime.now(UTC).isoformat(), "args": vars(args)}
     try:
         print(f"bench {run_id}: onboarding {args.partners} partners, signing {args.registrations} registrations ...")
@@ -146,7 +153,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             stop_relay(relays)
         figures["relay_per_s"] = round(relay_run.throughput(), 1)
 
+        cpu_before = cpu.read()
         full = await full_speed("pipeline: as fast as it goes", args.seconds)
+        cpu_full = cpu.read()
         figures["pipeline_per_s"] = round(full.throughput(), 1)
         figures["pipeline_finished"] = len(full.finished)
         figures["outcomes_full_speed"] = dict(full.outcomes.most_common())
@@ -155,6 +164,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         # the latency phase measures the pipeline in a steady state, not draining the full-speed phase's backlog
         settled = await settle(stack.admin_dealreg_dsn, sampler)
         figures["settled_s"] = None if settled is None else round(settled, 1)
+        # where the machine's CPU went: shares of a core while at full speed, and the cost of a registration
+        # over its whole way (from the burst's start until its last mail was sent)
+        figures["cpu_full_speed"] = cpu_figures(cpu_before, cpu_full, len(full.finished))
+        figures["cpu_until_idle"] = cpu_figures(cpu_before, cpu.read(), len(full.finished))
+        figures["cpu_count"] = os.cpu_count()
         # the rate at which everything keeps up, mail included: the burst's registrations over the time from its
         # first publication until nothing was left to do
         figures["with_mail_per_s"] = (
@@ -237,6 +251,7 @@ def report(f: dict[str, Any]) -> str:
     for stage, v in sorted(f.get("stages_full_speed", {}).items()):
         lines.append(f"  {stage:<60} {v['per_s']:>8.1f} {v['peak_lag']:>8.0f}")
     lines.append("")
+    lines.extend(cpu_lines(f))
     for name in ("full_speed", "fixed_rate"):
         outcomes = f.get(f"outcomes_{name}", {})
         total = max(sum(outcomes.values()), 1)
@@ -252,6 +267,36 @@ def report(f: dict[str, Any]) -> str:
     lines.append("")
     lines.append("peak RSS: " + ", ".join(f"{k} {v:.0f} MB" for k, v in rss.items()) + "   (target < 150 MB each)")
     return "\n".join(lines)
+
+
+CPU_NAMES = {
+    "harness": "harness (publisher, watcher, mail and webhook sinks)",
+    "machine": "the whole machine (every process, the kernel)",
+    "stolen": "stolen by the host (a virtual machine's CPUs)",
+}
+
+
+def cpu_lines(f: dict[str, Any]) -> list[str]:
+    """Where the CPU went: each process's share of a core at full speed, and what a registration costs it over
+    its whole way (the full-speed burst until its last mail was sent); from it, the most the machine allows."""
+    at_full, per_registration = f.get("cpu_full_speed", {}), f.get("cpu_until_idle", {})
+    if not at_full:
+        return []
+    lines = [f"{'CPU, at full speed (share of a core) / until idle (per registration)':<62} {'share':>8} {'ms':>8}"]
+    for name in at_full:  # the services, the harness, the broker and the database, then the machine
+        ms = per_registration.get(name, {}).get("ms_per_registration")
+        lines.append(
+            f"  {CPU_NAMES.get(name, name):<60} {at_full[name]['core_share']:>8.0%} "
+            + (f"{ms:>8.2f}" if ms is not None else f"{'-':>8}")
+        )
+    machine = per_registration.get("machine", {}).get("ms_per_registration")
+    if machine and f.get("cpu_count") and f.get("settled_s") is not None:
+        lines.append(
+            f"  at {machine:.2f} ms of CPU a registration, {f['cpu_count']} CPUs decide at most "
+            f"{f['cpu_count'] * 1000 / machine:.0f} registrations/s, mail included"
+        )
+    lines.append("")
+    return lines
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import sys
 import time
@@ -290,6 +291,63 @@ def _status_kb(pid: int, field_name: str) -> float:
     except OSError:
         pass
     return 0.0
+
+
+class CpuClock:
+    """CPU time (user + system) of named processes, read from /proc. A tree counts a process with all its
+    descendants, live or already reaped (a database server's backends); a plain process counts itself only (the
+    harness started the services and maybe the broker: they are counted apart). What this machine cannot see (a
+    stack elsewhere) is left out."""
+
+    def __init__(self, processes: dict[str, int], trees: dict[str, int] | None = None) -> None:  # name -> pid
+        self.processes = {name: pid for name, pid in processes.items() if _stat_fields(pid)}
+        self.trees = {name: pid for name, pid in (trees or {}).items() if _stat_fields(pid)}
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def read(self) -> tuple[float, dict[str, float]]:
+        """(now, CPU seconds used so far per name, and the whole machine's)."""
+        now = time.monotonic()
+        used = {name: sum(int(f) for f in _stat_fields(pid)[11:13]) / self.tick for name, pid in self.processes.items()}
+        if self.trees:
+            children: dict[int, list[int]] = {}
+            for entry in os.scandir("/proc"):
+                if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))):
+                    children.setdefault(int(fields[1]), []).append(int(entry.name))
+            for name, root in self.trees.items():
+                ticks, todo = 0, [root]
+                while todo:
+                    pid = todo.pop()
+                    ticks += sum(int(f) for f in _stat_fields(pid)[11:15])  # its own time and its reaped children's
+                    todo.extend(children.get(pid, ()))
+                used[name] = ticks / self.tick
+        with open("/proc/stat") as stat:
+            user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in stat.readline().split()[1:9])
+        used["machine"] = (user + nice + system + irq + softirq) / self.tick  # every process's, and the kernel's
+        used["stolen"] = steal / self.tick  # a virtual machine's CPUs, taken by the host for something else
+        return now, used
+
+
+def cpu_figures(
+    before: tuple[float, dict[str, float]], after: tuple[float, dict[str, float]], work: int
+) -> dict[str, dict[str, float]]:
+    """Per name: the share of one core used between two readings, and milliseconds of CPU per unit of work."""
+    (t0, a), (t1, b) = before, after
+    return {
+        name: {
+            "core_share": round((b[name] - a[name]) / max(t1 - t0, 1e-9), 3),
+            "ms_per_registration": round((b[name] - a[name]) * 1000 / max(work, 1), 3),
+        }
+        for name in b
+    }
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: state, ppid, ... (utime is [11]); [] when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
 
 
 def write_json(path: Path, figures: dict[str, Any]) -> None:

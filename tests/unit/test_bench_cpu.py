@@ -1,0 +1,49 @@
+"""The benchmark's CPU accounting: a tree counts the CPU of a process's children, a plain process only its own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from dealreg_devstack.bench.measure import CpuClock, cpu_figures
+
+BURN = "import time\nwhile time.process_time() < 0.4: pass\n"  # 0.4 s of CPU, however busy the machine is
+
+
+def test_a_tree_counts_a_finished_childs_cpu_and_a_plain_process_does_not() -> None:
+    me = os.getpid()
+    clock = CpuClock({"alone": me}, trees={"tree": me})
+    before = clock.read()
+    subprocess.run([sys.executable, "-c", BURN], check=True)  # waited for: its time is now in our children's
+    after = clock.read()
+    figures = cpu_figures(before, after, work=4)
+    tree, alone = figures["tree"]["ms_per_registration"] * 4, figures["alone"]["ms_per_registration"] * 4
+    assert tree - alone >= 390  # the child's 0.4 s (clock ticks: 10 ms each)
+    assert alone < 390
+    assert figures["machine"]["ms_per_registration"] * 4 >= 390
+
+
+def test_a_live_childs_cpu_counts_in_its_tree() -> None:
+    # the child burns its CPU, then waits for its stdin to close: alive, not yet reaped, while we look
+    child = subprocess.Popen([sys.executable, "-c", BURN + "import sys\nsys.stdin.read()\n"], stdin=subprocess.PIPE)
+    try:
+        clock = CpuClock({"alone": os.getpid()}, trees={"tree": os.getpid()})
+        start = clock.read()[1]
+        deadline = time.monotonic() + 30
+        childs = 0.0
+        while childs < 0.39 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = clock.read()[1]
+            childs = (now["tree"] - start["tree"]) - (now["alone"] - start["alone"])
+        assert childs >= 0.39
+        assert child.poll() is None
+    finally:
+        child.communicate(b"")
+
+
+def test_processes_that_are_gone_are_left_out() -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    assert set(CpuClock({"gone": gone.pid}).read()[1]) == {"machine", "stolen"}
