@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
+import uvloop
 from aiokafka import TopicPartition
 from faststream import FastStream
 from faststream.kafka.annotations import KafkaMessage
@@ -174,6 +175,9 @@ def _observe_lag(service: str, consumer: Any, records: Any) -> None:
 
 
 def run(app: FastStream) -> None:
-    """Run until SIGINT/SIGTERM, then drain and stop. SIGUSR1 prints every thread's stack (for operators)."""
+    """Run until SIGINT/SIGTERM, then drain and stop. SIGUSR1 prints every thread's stack (for operators).
+
+    On uvloop: the same asyncio, with its event loop and sockets in C (asyncpg is built for it); the loop's own
+    work was a tenth of a busy service's CPU on the standard one."""
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    asyncio.run(app.run())
+    uvloop.run(app.run())
