@@ -25,14 +25,16 @@ _CLAIM_SQL = (
     "and address = a.address order by id limit 1 for update) h "
     "where h.next_attempt_at <= now() and (h.lease_until is null or h.lease_until < now()) "
     "order by h.id limit $1), "
+    # each one's run, locked too: a row another replica finished meanwhile is seen in its new state, and skipped
     "runs as (select r.id from heads h cross join lateral (select o.id from notifications o "
     "where o.status = 'pending' and o.channel = h.channel and o.address = h.address "
-    "order by o.id limit $3) r) "
+    "order by o.id limit $3 for update) r) "
     "update notifications n set lease_until = now() + make_interval(secs => $2), "
     "lease_token = gen_random_uuid(), attempts = n.attempts + 1 "
-    "where n.id in (select id from runs) "
-    # re-checked on the row, locked by this update: another replica may have claimed or finished it
-    "and n.status = 'pending' and (n.lease_until is null or n.lease_until < now()) "
+    # the rows by their ids alone, so through the primary key: asked again for pending ones, the planner would
+    # weigh the partial indexes by statistics that may have been taken with nothing pending ("one row"), and
+    # read the whole backlog to find a run
+    "where n.id = any(array(select id from runs)) and (n.lease_until is null or n.lease_until < now()) "
     "returning n.id, n.event_id, n.recipient, n.channel, n.address, n.subject, n.body_text, n.body_html, "
     "n.payload::text as payload, n.attempts, n.lease_token, n.created_at"
 )
@@ -59,11 +61,12 @@ _NEXT_RUN_SQL = (
     "order by id limit 1 for update) "
     "update notifications n set lease_until = now() + make_interval(secs => $3), "
     "lease_token = gen_random_uuid(), attempts = n.attempts + 1 "
-    "where n.id in (select id from notifications where status = 'pending' and channel = $1 and address = $2 "
-    "order by id limit $4) "
+    # locked as they are read (as a claim's runs are), then updated by their ids alone
+    "where n.id = any(array(select id from notifications where status = 'pending' and channel = $1 "
+    "and address = $2 order by id limit $4 for update)) "
     "and exists (select 1 from notifications h join head using (id) where h.next_attempt_at <= now() "
     "and (h.lease_until is null or h.lease_until < now())) "
-    "and n.status = 'pending' and (n.lease_until is null or n.lease_until < now()) "
+    "and (n.lease_until is null or n.lease_until < now()) "
     "returning n.id, n.event_id, n.recipient, n.channel, n.address, n.subject, n.body_text, n.body_html, "
     "n.payload::text as payload, n.attempts, n.lease_token, n.created_at"
 )
@@ -77,13 +80,20 @@ async def claim_next_run(pool: Pool, *, channel: str, address: str, lease_s: flo
     return sorted(rows, key=lambda r: r["id"])
 
 
+_RELEASE_SQL = (
+    "update notifications n set lease_until = null, attempts = n.attempts - 1 "
+    "from unnest($1::bigint[], $2::uuid[]) as r(id, token) "
+    # still leased with this token: pending, and ours (every outcome ends a lease; only pending rows are leased).
+    # Said so, and not by the status, the statement goes by the primary key (see _CLAIM_SQL)
+    "where n.id = any($1::bigint[]) and n.id = r.id and n.lease_token = r.token and n.lease_until is not null"
+)
+
+
 async def release(pool: Pool, rows: list[asyncpg.Record]) -> None:
     """Give back leased notifications never attempted (their run stopped before them): due again at once."""
     if rows:
         await pool.execute(
-            "update notifications n set lease_until = null, attempts = n.attempts - 1 "
-            "from unnest($1::bigint[], $2::uuid[]) as r(id, token) "
-            "where n.id = r.id and n.lease_token = r.token and n.status = 'pending'",
+            _RELEASE_SQL,
             [r["id"] for r in rows],
             [r["lease_token"] for r in rows],
         )
@@ -96,16 +106,23 @@ class Sent:
     lease_token: UUID
 
 
+_MARK_SENT_SQL = (
+    "with s as (select * from unnest($1::bigint[], $2::uuid[], $3::int[]) as s(id, token, attempt)), "
+    "sent as (update notifications n set status = 'sent', sent_at = now(), lease_until = null, "
+    # still leased with this token: see _RELEASE_SQL
+    "last_error = null from s where n.id = any($1::bigint[]) and n.id = s.id and n.lease_token = s.token "
+    "and n.lease_until is not null "
+    "returning n.id, s.attempt) "
+    "insert into delivery_attempts (notification_id, attempt, outcome) select id, attempt, 'sent' from sent "
+    "on conflict do nothing returning notification_id"
+)
+
+
 async def mark_sent(pool: Pool, sent: list[Sent]) -> set[int]:
     """The notifications recorded as sent, in one round trip; one missing from the answer had lost its lease
     meanwhile (another holder owns its outcome now)."""
     rows = await pool.fetch(
-        "with s as (select * from unnest($1::bigint[], $2::uuid[], $3::int[]) as s(id, token, attempt)), "
-        "sent as (update notifications n set status = 'sent', sent_at = now(), lease_until = null, "
-        "last_error = null from s where n.id = s.id and n.lease_token = s.token and n.status = 'pending' "
-        "returning n.id, s.attempt) "
-        "insert into delivery_attempts (notification_id, attempt, outcome) select id, attempt, 'sent' from sent "
-        "on conflict do nothing returning notification_id",
+        _MARK_SENT_SQL,
         [s.notification_id for s in sent],
         [s.lease_token for s in sent],
         [s.attempt for s in sent],
@@ -119,7 +136,8 @@ async def mark_failed_attempt(
     """A retry at `retry_at`, or (None) failed for good: visible in the table for operators."""
     recorded: bool | None = await pool.fetchval(
         "with failed as (update notifications set status = $2, next_attempt_at = coalesce($3, next_attempt_at), "
-        "lease_until = null, last_error = $4 where id = $1 and lease_token = $5 and status = 'pending' returning id) "
+        "lease_until = null, last_error = $4 where id = $1 and lease_token = $5 and lease_until is not null "
+        "returning id) "
         "insert into delivery_attempts (notification_id, attempt, outcome, error) "
         "select id, $6, $7, $4 from failed on conflict do nothing returning true",
         notification_id,
