@@ -28,7 +28,7 @@ from dealreg_devstack.bench.workload import BENCH_ID, Submission, make_submissio
 from dealreg_devstack.launcher import start_all, stop_all
 from dealreg_devstack.paths import state_dir
 from dealreg_devstack.provision import SERVICES, provision
-from dealreg_devstack.sinks import SmtpSink, WebhookSink
+from dealreg_devstack.sinks import CountingSmtpSink, WebhookSink
 from dealreg_devstack.stack import from_environment, local_stack_up, reset_local
 from dealreg_shared.kafka import make_producer
 from dealreg_shared.topics import REGISTRATION_STATUS, REGISTRATIONS_SUBMITTED
@@ -80,7 +80,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         stack = await local_stack_up()
     await provision(stack)
     log_dir = state_dir() / "logs" / f"bench-{run_id}"
-    smtp, hooks = SmtpSink(), WebhookSink()
+    smtp, hooks = CountingSmtpSink(), WebhookSink()  # the mail is counted, not kept
     await smtp.start()
     await hooks.start()
     config = {"DEALREG_CONFIG_FILE": str(CONFIG_FILE)}
@@ -169,6 +169,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         figures["cpu_full_speed"] = cpu_figures(cpu_before, cpu_full, len(full.finished))
         figures["cpu_until_idle"] = cpu_figures(cpu_before, cpu.read(), len(full.finished))
         figures["cpu_count"] = os.cpu_count()
+        figures["mails_until_idle"] = smtp.messages
         # the rate at which everything keeps up, mail included: the burst's registrations over the time from its
         # first publication until nothing was left to do
         figures["with_mail_per_s"] = (
@@ -245,6 +246,7 @@ def report(f: dict[str, Any]) -> str:
         ),
         f"{'  so everything, mail included, kept up with':<48} "
         + (f"{f['with_mail_per_s']:>10.1f} /s" if f.get("with_mail_per_s") is not None else "         -"),
+        *([f"{'  mail sent by then (all phases)':<48} {f['mails_until_idle']:>10}"] if "mails_until_idle" in f else []),
         "",
         f"{'stage (service <- topic), at full speed':<62} {'per s':>8} {'peak lag':>8}",
     ]
