@@ -9,7 +9,9 @@ import time
 
 from dealreg_devstack.bench.measure import CpuClock, cpu_figures
 
-BURN = "import time\nwhile time.process_time() < 0.4: pass\n"  # 0.4 s of CPU, however busy the machine is
+BURN = "import time\nwhile time.process_time() < 0.5: pass\n"  # 0.5 s of CPU, however busy the machine is
+# /proc counts CPU in clock ticks, sampled: a process's total can read a few ticks off what it used
+COUNTED = 0.4
 
 
 def test_a_tree_counts_a_finished_childs_cpu_and_a_plain_process_does_not() -> None:
@@ -20,9 +22,9 @@ def test_a_tree_counts_a_finished_childs_cpu_and_a_plain_process_does_not() -> N
     after = clock.read()
     figures = cpu_figures(before, after, work=4)
     tree, alone = figures["tree"]["ms_per_registration"] * 4, figures["alone"]["ms_per_registration"] * 4
-    assert tree - alone >= 390  # the child's 0.4 s (clock ticks: 10 ms each)
-    assert alone < 390
-    assert figures["machine"]["ms_per_registration"] * 4 >= 390
+    assert tree - alone >= COUNTED * 1000  # the child's
+    assert alone < COUNTED * 1000
+    assert figures["machine"]["ms_per_registration"] * 4 >= COUNTED * 1000
 
 
 def test_a_live_childs_cpu_counts_in_its_tree() -> None:
@@ -33,11 +35,11 @@ def test_a_live_childs_cpu_counts_in_its_tree() -> None:
         start = clock.read()[1]
         deadline = time.monotonic() + 30
         childs = 0.0
-        while childs < 0.39 and time.monotonic() < deadline:
+        while childs < COUNTED and time.monotonic() < deadline:
             time.sleep(0.05)
             now = clock.read()[1]
             childs = (now["tree"] - start["tree"]) - (now["alone"] - start["alone"])
-        assert childs >= 0.39
+        assert childs >= COUNTED
         assert child.poll() is None
     finally:
         child.communicate(b"")

@@ -66,7 +66,7 @@ def test_the_summary_says_where_the_cpu_went_and_what_the_machine_allows_at_that
     assert intake.split()[-2:] == ["36%", "1.20"]
     machine = next(line for line in text.splitlines() if "the whole machine" in line)
     assert machine.split()[-2:] == ["190%", "6.25"]
-    assert "2 CPUs decide at most 320 registrations/s" in text
+    assert "6.25 ms of CPU a registration (its mail included), 2 CPUs allow at most 320 registrations/s" in text
 
 
 def test_without_cpu_figures_the_summary_has_no_cpu_section() -> None:

@@ -294,8 +294,8 @@ def cpu_lines(f: dict[str, Any]) -> list[str]:
     machine = per_registration.get("machine", {}).get("ms_per_registration")
     if machine and f.get("cpu_count") and f.get("settled_s") is not None:
         lines.append(
-            f"  at {machine:.2f} ms of CPU a registration, {f['cpu_count']} CPUs decide at most "
-            f"{f['cpu_count'] * 1000 / machine:.0f} registrations/s, mail included"
+            f"  at {machine:.2f} ms of CPU a registration (its mail included), {f['cpu_count']} CPUs allow at most "
+            f"{f['cpu_count'] * 1000 / machine:.0f} registrations/s"
         )
     lines.append("")
     return lines
