@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 from dealreg_devstack.bench.measure import CpuClock, cpu_figures
 
@@ -28,18 +27,16 @@ def test_a_tree_counts_a_finished_childs_cpu_and_a_plain_process_does_not() -> N
 
 
 def test_a_live_childs_cpu_counts_in_its_tree() -> None:
-    # the child burns its CPU, then waits for its stdin to close: alive, not yet reaped, while we look
-    child = subprocess.Popen([sys.executable, "-c", BURN + "import sys\nsys.stdin.read()\n"], stdin=subprocess.PIPE)
+    clock = CpuClock({"alone": os.getpid()}, trees={"tree": os.getpid()})
+    start = clock.read()[1]
+    # the child burns its CPU, says so, then waits for its stdin to close: alive, not yet reaped, while we look
+    script = BURN + "import sys\nprint('burnt', flush=True)\nsys.stdin.read()\n"
+    child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
-        clock = CpuClock({"alone": os.getpid()}, trees={"tree": os.getpid()})
-        start = clock.read()[1]
-        deadline = time.monotonic() + 30
-        childs = 0.0
-        while childs < COUNTED and time.monotonic() < deadline:
-            time.sleep(0.05)
-            now = clock.read()[1]
-            childs = (now["tree"] - start["tree"]) - (now["alone"] - start["alone"])
-        assert childs >= COUNTED
+        assert child.stdout is not None
+        assert child.stdout.readline() == b"burnt\n"  # returns once the child has used its CPU
+        now = clock.read()[1]
+        assert (now["tree"] - start["tree"]) - (now["alone"] - start["alone"]) >= COUNTED
         assert child.poll() is None
     finally:
         child.communicate(b"")
