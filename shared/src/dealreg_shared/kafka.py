@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterable
+from itertools import chain
+from types import MethodType
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -10,6 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
+from faststream.kafka.subscriber.usecase import BatchSubscriber
 from pydantic import BaseModel
 
 from dealreg_shared.envelope import CloudEvent, new_event
@@ -34,6 +40,31 @@ def make_broker(bootstrap: str, *, client_id: str) -> KafkaBroker:
         graceful_timeout=30.0,
         logger=library_logger(),
     )
+
+
+async def _poll_batch(subscriber: BatchSubscriber, consumer: Any) -> tuple[Any, ...]:
+    """FastStream's own poll, without its pause after a poll that found nothing. `getmany` has already waited
+    `batch_timeout_ms` for records, and returns as soon as one arrives; FastStream then slept as long again, so a
+    record that came during that sleep waited up to another 100 ms at every hop (at 20 registrations/s, vetting's
+    and conflict's median wait for a record fell from 79 and 102 ms to 45 and 57 without it)."""
+    started = _clock()
+    batches = await consumer.getmany(timeout_ms=subscriber.batch_timeout_ms, max_records=subscriber.max_records)
+    if not batches:
+        # only a poll that came back early (no partitions assigned yet, say) waits out its time: never a busy loop
+        early = subscriber.batch_timeout_ms / 1000 - (_clock() - started)
+        if early > 0:
+            await asyncio.sleep(early)
+        return ()
+    return tuple(chain(*batches.values()))
+
+
+_clock = time.monotonic
+
+
+def poll_without_pause(subscriber: BatchSubscriber) -> BatchSubscriber:
+    """This batch subscriber polls again at once after an empty poll (see `_poll_batch`)."""
+    subscriber.get_msg = MethodType(_poll_batch, subscriber)  # type: ignore[method-assign]
+    return subscriber
 
 
 def make_producer(bootstrap: str, *, client_id: str) -> AIOKafkaProducer:

@@ -19,7 +19,7 @@ from faststream.message import StreamMessage
 from dealreg_shared.consumer import Handler, RecordProcessor, RetryPolicy, RunHandler
 from dealreg_shared.db import Pool, create_pool, migrate, service_migrations
 from dealreg_shared.health import HealthServer
-from dealreg_shared.kafka import ACK_POLICY, make_broker, make_producer
+from dealreg_shared.kafka import ACK_POLICY, make_broker, make_producer, poll_without_pause
 from dealreg_shared.logging import configure_logging, library_logger
 from dealreg_shared.metrics import CONSUMER_LAG
 from dealreg_shared.outbox import OutboxRelay
@@ -78,7 +78,7 @@ class ServiceRuntime:
             _observe_lag(self.service, msg.consumer, records)
 
         on_records.__name__ = handler.__name__
-        self.broker.subscriber(
+        subscriber = self.broker.subscriber(
             topic.name,
             group_id=f"dealreg-{self.service}.{topic.name}",
             ack_policy=ACK_POLICY,
@@ -90,7 +90,8 @@ class ServiceRuntime:
             batch=True,
             max_records=self.settings.batch_max_records,
             batch_timeout_ms=100,
-        )(on_records)
+        )
+        poll_without_pause(subscriber)(on_records)
 
     def app(self) -> FastStream:
         return FastStream(self.broker, lifespan=self._lifespan, logger=library_logger())
