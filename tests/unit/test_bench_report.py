@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-from dealreg_devstack.bench.__main__ import report
+from dealreg_devstack.bench.__main__ import parse_args, recorded_arguments, report
+from dealreg_devstack.bench.measure import write_json
 
 
 def figures(**overrides: Any) -> dict[str, Any]:
@@ -71,3 +74,15 @@ def test_the_summary_says_where_the_cpu_went_and_what_the_machine_allows_at_that
 
 def test_without_cpu_figures_the_summary_has_no_cpu_section() -> None:
     assert "CPU" not in report(figures())
+
+
+def test_the_figures_of_a_run_given_a_json_path_can_be_written(tmp_path: Path) -> None:
+    # `--json PATH` made the run's arguments hold a Path, and writing the figures failed after the whole run
+    path = tmp_path / "figures.json"
+    args = parse_args(["--json", str(path), "--rate", "20"])
+
+    write_json(path, figures(args=recorded_arguments(args)))
+
+    written = json.loads(path.read_text())
+    assert written["args"]["json"] == str(path)
+    assert written["args"]["rate"] == 20.0

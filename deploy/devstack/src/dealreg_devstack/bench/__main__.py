@@ -97,7 +97,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     cpu = CpuClock(
         processes | ({"broker": broker} if broker else {}), trees={"postgres": database} if database else None
     )
-    figures: dict[str, Any] = {"run": run_id, "when": datetime.now(UTC).isoformat(), "args": vars(args)}
+    figures: dict[str, Any] = {"run": run_id, "when": datetime.now(UTC).isoformat(), "args": recorded_arguments(args)}
     try:
         print(f"bench {run_id}: onboarding {args.partners} partners, signing {args.registrations} registrations ...")
         partners = await onboard_partners(stack, producer, args.partners, run_id)
@@ -301,7 +301,12 @@ def cpu_lines(f: dict[str, Any]) -> list[str]:
     return lines
 
 
-def main() -> None:
+def recorded_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The run's arguments as its JSON keeps them (a path as text)."""
+    return {name: str(value) if isinstance(value, Path) else value for name, value in vars(args).items()}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="dealreg-bench", description=__doc__)
     parser.add_argument("--seconds", type=float, default=60, help="the full-speed phase")
     parser.add_argument("--rate-seconds", type=float, default=30, help="the fixed-rate phase")
@@ -315,13 +320,17 @@ def main() -> None:
     parser.add_argument("--registrations", type=int, default=60000, help="signed in advance; the phases draw on them")
     parser.add_argument("--window", type=int, default=2000, help="most unfinished registrations at full speed")
     parser.add_argument("--json", type=Path, help="where to write the figures (default .dealreg/bench/<time>.json)")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
     started = time.monotonic()
     figures = asyncio.run(bench(args))
     figures["bench_seconds"] = round(time.monotonic() - started, 1)
     path = args.json or state_dir() / "bench" / f"bench-{figures['when'][:19].replace(':', '')}.json"
-    write_json(path, figures)
     print(report(figures))
+    write_json(path, figures)
     print(f"\nfigures: {path}")
 
 
