@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
 from dealreg_devstack.procs import free_port, pid_alive, tail, wait_until
 from dealreg_devstack.provision import SERVICES, Stack
+
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
+def _die_with(parent: int) -> None:
+    """In the child, before exec: SIGTERM (a clean drain) once `parent` dies, however it dies. Should it have died
+    already, between the fork and now, the child does not start."""
+    assert _LIBC is not None
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def child_process(args: list[str], **popen: Any) -> subprocess.Popen[bytes]:
+    """A process a dev tool runs for the length of its work (a service, a relay hop). On Linux it stops when the
+    tool stops, even by SIGTERM or SIGKILL: left running, it would go on consuming in the next run's consumer
+    groups, against that run's stack, and send mail to a server that has gone."""
+    parent = os.getpid()
+    preexec = (lambda: _die_with(parent)) if _LIBC is not None else None
+    # preexec_fn with threads about: only prctl and getppid run there, nothing that takes a lock
+    return subprocess.Popen(args, preexec_fn=preexec, **popen)
 
 
 @dataclass
@@ -64,7 +87,7 @@ def start_service(
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / (f"{service}.log" if replica == 0 else f"{service}-{replica}.log")
     log = log_path.open("ab")
-    proc = subprocess.Popen(
+    proc = child_process(
         [sys.executable, "-m", f"dealreg_{service}"],
         env=service_env(stack, service, health_port=port, extra=extra_env),
         stdout=log,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import asyncpg
 
+from dealreg_devstack.launcher import child_process
 from dealreg_devstack.procs import tail
 from dealreg_devstack.provision import Stack
 from dealreg_shared.kafka import ensure_topics
@@ -28,7 +29,7 @@ async def start_relay(stack: Stack, run: str, log_dir: Path) -> tuple[list[str],
     for i in range(HOPS):
         log = (log_dir / f"relay-{i}.log").open("ab")
         procs.append(
-            subprocess.Popen(
+            child_process(
                 [
                     sys.executable,
                     "-m",
