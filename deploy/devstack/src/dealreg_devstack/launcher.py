@@ -35,7 +35,7 @@ def child_process(args: list[str], **popen: Any) -> subprocess.Popen[bytes]:
     groups, against that run's stack, and send mail to a server that has gone."""
     parent = os.getpid()
     preexec = (lambda: _die_with(parent)) if _LIBC is not None else None
-    # preexec_fn with threads about: only prctl and getppid run there, nothing that takes a lock
+    # preexec_fn can deadlock on a lock another thread held at the fork: only prctl and getppid run there
     return subprocess.Popen(args, preexec_fn=preexec, **popen)
 
 
