@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import faulthandler
+import gc
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -119,6 +120,7 @@ class ServiceRuntime:
         if s.health_port:
             self.health = HealthServer(port=s.health_port, checks={"database": self._db_ok, "kafka": self._kafka_ok})
             await self.health.start()
+        freeze_startup_heap()
         log.info("service_started")
         try:
             yield
@@ -148,6 +150,22 @@ class ServiceRuntime:
 
     async def _kafka_ok(self) -> bool:
         return await self.broker.ping(timeout=2.0)
+
+
+# Python's cyclic collector ran a young collection every 700 allocations, and every so often a full one that
+# walked every object the service had made at start (modules, classes, pydantic's validators, codecs): 7-10% of
+# vetting's and conflict's CPU at full speed (py-spy). Refcounting frees nearly everything a record makes the
+# moment it is done with; the collector is only for cycles, and it still finds them, after 50,000 allocations
+# instead of 700. In two pairs of short benchmark runs, each service spent 8-13% less CPU per registration.
+GC_THRESHOLDS = (50_000, 20, 10)
+
+
+def freeze_startup_heap() -> None:
+    """Once started: move what start-up made out of the collector's sight (it lives as long as the process) and
+    collect young objects less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def _supervised(name: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
