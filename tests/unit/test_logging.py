@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Iterator
 
@@ -32,9 +33,14 @@ class RecordingStream:
 
 @pytest.fixture
 def logging_restored() -> Iterator[None]:
+    """configure_logging sets structlog and the stdlib's root logger for the process: both as they were after."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     yield
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
+    root.handlers[:] = handlers
+    root.setLevel(level)  # through setLevel: it clears the loggers' cached level checks
 
 
 @pytest.mark.usefixtures("logging_restored")
