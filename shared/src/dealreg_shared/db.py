@@ -24,15 +24,28 @@ _MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 async def create_pool(
     dsn: str, *, schema: str, max_size: int = 5, server_settings: dict[str, str] | None = None
 ) -> Pool:
-    """A pool whose connections see only `schema` (and pg_catalog) on their search path."""
+    """A pool whose connections see only `schema` (and pg_catalog) on their search path.
+
+    A connection going back to the pool is not sent asyncpg's reset query (`SELECT pg_advisory_unlock_all();
+    CLOSE ALL; UNLISTEN *; RESET ALL`): a round trip each time, after every `pool.fetch`, for session state that
+    dealreg never leaves behind on a pooled connection. Its advisory locks are transaction-scoped (migrate's is
+    unlocked by migrate), its settings are `set local` or given at connect, its cursors live in transactions, and
+    the one connection that listens is the outbox relay's own. asyncpg still rolls back a transaction left open
+    and drops listener callbacks.
+    """
     pool = await asyncpg.create_pool(
         dsn,
         min_size=1,
         max_size=max_size,
+        reset=_keep_session,
         server_settings={"search_path": schema, "application_name": f"dealreg-{schema}", **(server_settings or {})},
     )
     assert pool is not None
     return pool
+
+
+async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """The pool's reset: nothing beyond what asyncpg always does (see `create_pool`)."""
 
 
 @dataclass(frozen=True)
