@@ -1,0 +1,142 @@
+"""Notify's SMTP client on real sockets: a message in two round trips where the server offers PIPELINING, one
+command at a time where it does not, the same bytes delivered either way, and refusals still refusals."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiosmtplib
+import pytest
+
+from dealreg_devstack.sinks import SmtpSink
+from dealreg_notify.channels import SmtpConnections, build_email, data_section
+from dealreg_notify.settings import NotifySettings
+
+# dots starting lines, a lone dot, bare LF and CR line ends, no line end at the very end
+TRICKY = "first line\n.\n.leading dot\r\n..two dots\rlone CR\n\nlast"
+
+
+def _row(i: int, address: str = "buyer@vendor.example") -> dict[str, object]:
+    return {"id": i, "address": address, "subject": f"Ärger #{i}", "body_text": TRICKY, "body_html": None}
+
+
+class _ScriptedServer(asyncio.Protocol):
+    """Offers PIPELINING and answers MAIL, RCPT and DATA only once all three have arrived: a client that waits for
+    each reply before its next command never hears back. Keeps each message as it came (DATA's encoding)."""
+
+    def __init__(self, received: list[bytes]) -> None:
+        self.received = received
+        self.buffer = b""
+        self.in_data = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(b"220 scripted ESMTP\r\n")
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.in_data:
+            if self.buffer.endswith(b"\r\n.\r\n"):
+                self.received.append(self.buffer)
+                self.buffer, self.in_data = b"", False
+                self.transport.write(b"250 2.0.0 accepted\r\n")
+        elif self.buffer.startswith(b"EHLO ") and self.buffer.endswith(b"\r\n"):
+            self.buffer = b""
+            self.transport.write(b"250-scripted\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+        elif self.buffer.startswith(b"MAIL FROM:<") and self.buffer.endswith(b"\r\nDATA\r\n"):
+            assert b"\r\nRCPT TO:<" in self.buffer
+            self.buffer, self.in_data = b"", True
+            self.transport.write(b"250 2.1.0 sender ok\r\n250 2.1.5 recipient ok\r\n354 go ahead\r\n")
+        elif self.buffer == b"QUIT\r\n":
+            self.transport.write(b"221 bye\r\n")
+            self.transport.close()
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[tuple[int, list[bytes]]]:
+    received: list[bytes] = []
+    server = await asyncio.get_running_loop().create_server(lambda: _ScriptedServer(received), "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1], received
+    server.close()
+    await server.wait_closed()
+
+
+async def _sink(pipelining: bool) -> SmtpSink:
+    sink = SmtpSink(pipelining=pipelining)
+    await sink.start()
+    return sink
+
+
+async def test_a_server_offering_pipelining_gets_the_envelope_in_one_go_and_every_message(
+    scripted: tuple[int, list[bytes]],
+) -> None:
+    port, received = scripted
+    settings = NotifySettings(smtp_port=port, smtp_max_connections=2, smtp_timeout_s=3)
+    smtp = SmtpConnections(settings)
+    emails = [build_email(_row(i), settings) for i in range(6)]
+    try:
+        await asyncio.gather(*(smtp.send(e) for e in emails))  # two sessions, each kept for the next message
+    finally:
+        smtp.close()
+    assert sorted(received) == sorted(data_section(e.data) for e in emails)
+
+
+async def test_the_same_bytes_arrive_whether_the_server_pipelines_or_not() -> None:
+    settings = NotifySettings(smtp_max_connections=1, smtp_timeout_s=3)
+    emails = [build_email(_row(i), settings) for i in range(3)]
+    received = []
+    for pipelining in (True, False):
+        sink = await _sink(pipelining)
+        smtp = SmtpConnections(settings.model_copy(update={"smtp_port": sink.port}))
+        try:
+            for email in emails:
+                await smtp.send(email)
+        finally:
+            smtp.close()
+            await sink.stop()
+        assert sink.sessions == 1
+        assert [m.subject for m in sink.mails] == ["Ärger #0", "Ärger #1", "Ärger #2"]
+        assert sink.mails[0].text.splitlines()[:4] == ["first line", ".", ".leading dot", "..two dots"]
+        received.append([m.content for m in sink.mails])
+    assert received[0] == received[1]
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+async def test_a_refused_recipient_is_an_error_and_the_next_message_goes_through(pipelining: bool) -> None:
+    sink = await _sink(pipelining)
+    sink.fail_next["refused@vendor.example"] = 1
+    settings = NotifySettings(smtp_port=sink.port, smtp_max_connections=1, smtp_timeout_s=3)
+    smtp = SmtpConnections(settings)
+    try:
+        with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as refused:
+            await smtp.send(build_email(_row(1, "refused@vendor.example"), settings))
+        assert [(r.code, r.recipient) for r in refused.value.recipients] == [(451, "refused@vendor.example")]
+        await smtp.send(build_email(_row(2, "refused@vendor.example"), settings))
+        await smtp.send(build_email(_row(3), settings))
+    finally:
+        smtp.close()
+        await sink.stop()
+    assert [m.rcpt_tos for m in sink.mails] == [["refused@vendor.example"], ["buyer@vendor.example"]]
+    assert sink.sessions == 2  # the session that saw the refusal was closed, its successor kept
+
+
+async def test_a_session_the_server_dropped_is_replaced_without_losing_the_message() -> None:
+    sink = await _sink(True)
+    settings = NotifySettings(smtp_port=sink.port, smtp_max_connections=1, smtp_timeout_s=3)
+    smtp = SmtpConnections(settings)
+    try:
+        await smtp.send(build_email(_row(1), settings))
+        sink.drop_sessions()
+        await smtp.send(build_email(_row(2), settings))
+    finally:
+        smtp.close()
+        await sink.stop()
+    assert [m.message["Message-ID"] for m in sink.mails] == ["<ntf-1@dealreg>", "<ntf-2@dealreg>"]
+    assert sink.sessions == 2
+
+
+def test_data_section_uses_crlf_doubles_leading_dots_and_ends_with_a_dot() -> None:
+    assert data_section(b"a\n.b\r\n.\rc") == b"a\r\n..b\r\n..\r\nc\r\n.\r\n"
+    assert data_section(b"") == b"\r\n.\r\n"
