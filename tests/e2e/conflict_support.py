@@ -157,6 +157,7 @@ class Tail:
         self.topic = topic
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
         self.records: list[Record] = []
+        self._next: dict[int, int] = {}  # partition -> the next offset to read
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -165,7 +166,7 @@ class Tail:
         self.consumer.assign(partitions)
         await self.consumer.seek_to_end(*partitions)
         for tp in partitions:  # resolve the end offsets now: later records are ours
-            await self.consumer.position(tp)
+            self._next[tp.partition] = await self.consumer.position(tp)
         self._task = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -175,6 +176,17 @@ class Tail:
                 for r in items:
                     headers = {k: v.decode("utf-8", "replace") for k, v in (r.headers or ())}
                     self.records.append(Record(r.topic, r.key, r.value or b"", headers, r.offset, r.partition))
+                    self._next[r.partition] = r.offset + 1
+
+    async def caught_up(self, timeout_s: float = 30) -> None:
+        """Until every record on the topic now has been read."""
+        partitions = [TopicPartition(self.topic.name, p) for p in range(self.topic.partitions)]
+        ends = await self.consumer.end_offsets(partitions)
+
+        async def read_to_the_end() -> bool:
+            return all(self._next[tp.partition] >= end for tp, end in ends.items())
+
+        await wait_until(read_to_the_end, timeout_s=timeout_s, what=f"{self.topic.name} read to its end")
 
     async def stop(self) -> None:
         if self._task:

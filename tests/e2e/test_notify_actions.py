@@ -15,7 +15,7 @@ from dealreg_devstack.scenario import new_partner
 from dealreg_notify.actions import sign, verify
 from dealreg_shared.contracts import EventType
 from dealreg_shared.partner import apply
-from dealreg_shared.topics import REGISTRATION_STATUS
+from dealreg_shared.topics import PARTNER_DECISIONS, REGISTRATION_DECISIONS, REGISTRATION_STATUS
 from tests.conftest import unique
 from tests.e2e.conflict_support import Tail, publish_vetted, vetted
 from tests.e2e.conftest import ACTIONS_SECRET, MANAGER, Pipeline
@@ -46,14 +46,34 @@ async def links_in_mail(pipeline: Pipeline, record_id: str) -> dict[str, str]:
     return dict(re.findall(r"^  - (.+): (http://\S+/actions/\S+)\r?$", mail() or "", flags=re.MULTILINE))
 
 
-async def decisions_published(pipeline: Pipeline, record_id: str) -> int:
-    """What notify wrote to its outbox for the record: the decision events it has published or will publish."""
-    conn = await asyncpg.connect(pipeline.stack.admin_dealreg_dsn)
+@pytest.fixture
+async def decisions(pipeline: Pipeline) -> AsyncIterator[list[Tail]]:
+    tails = [Tail(pipeline.stack.kafka_bootstrap, t) for t in (REGISTRATION_DECISIONS, PARTNER_DECISIONS)]
+    for tail in tails:
+        await tail.start()
     try:
-        n: int = await conn.fetchval("select count(*) from notify.outbox where key = convert_to($1, 'UTF8')", record_id)
-        return n
+        yield tails
     finally:
-        await conn.close()
+        for tail in tails:
+            await tail.stop()
+
+
+async def decisions_published(pipeline: Pipeline, decisions: list[Tail], record_id: str) -> int:
+    """The decision events about the record that notify has published, counted once everything its outbox held
+    is on Kafka (the relay leaves nothing unpublished behind it) and read."""
+
+    async def unrelayed() -> int:
+        conn = await asyncpg.connect(pipeline.stack.admin_dealreg_dsn)
+        try:
+            n: int = await conn.fetchval("select count(*) from notify.outbox where published_at is null")
+            return n
+        finally:
+            await conn.close()
+
+    await pipeline.eventually_async(unrelayed, 0, "notify's outbox relayed")
+    for tail in decisions:
+        await tail.caught_up()
+    return sum(r.key == record_id.encode() for tail in decisions for r in tail.records)
 
 
 def token_of(url: str) -> str:
@@ -61,7 +81,7 @@ def token_of(url: str) -> str:
 
 
 async def test_a_manager_decides_a_review_from_the_email_once_and_bad_links_publish_nothing(
-    pipeline: Pipeline, statuses: Tail
+    pipeline: Pipeline, statuses: Tail, decisions: list[Tail]
 ) -> None:
     reg = vetted(
         unique("p-click-"), company=f"Contoso {unique('')}", domain=f"{unique('contoso')}.com", region="manual"
@@ -75,7 +95,7 @@ async def test_a_manager_decides_a_review_from_the_email_once_and_bad_links_publ
     async with httpx.AsyncClient(timeout=10) as client:
         page = await client.get(approve)
         assert page.status_code == 200 and "Confirm" in page.text and rid in page.text and "approve" in page.text
-        assert await decisions_published(pipeline, rid) == 0  # looking is not deciding
+        assert await decisions_published(pipeline, decisions, rid) == 0  # looking is not deciding
         done = await client.post(approve)
         assert done.status_code == 200 and "Decision recorded" in done.text
         await statuses.wait_for(
@@ -84,7 +104,7 @@ async def test_a_manager_decides_a_review_from_the_email_once_and_bad_links_publ
                 s["status"] == "approved" for s in statuses.of_type(EventType.REGISTRATION_STATUS_CHANGED, rid)
             ),
         )
-        assert await decisions_published(pipeline, rid) == 1
+        assert await decisions_published(pipeline, decisions, rid) == 1
 
         again = await client.post(approve)
         assert again.status_code == 409 and "already used" in again.text
@@ -113,11 +133,13 @@ async def test_a_manager_decides_a_review_from_the_email_once_and_bad_links_publ
             refused = await client.post(f"{base}/actions/{forged}")
             assert refused.status_code == 400 and "not valid" in refused.text
 
-        assert await decisions_published(pipeline, rid) == 1
-        assert await decisions_published(pipeline, str(other.registration_id)) == 0
+        assert await decisions_published(pipeline, decisions, rid) == 1
+        assert await decisions_published(pipeline, decisions, str(other.registration_id)) == 0
 
 
-async def test_a_manager_approves_a_partner_application_from_the_email(pipeline: Pipeline) -> None:
+async def test_a_manager_approves_a_partner_application_from_the_email(
+    pipeline: Pipeline, decisions: list[Tail]
+) -> None:
     name = unique("clickapp")
     partner = new_partner(
         company=f"Clickapp {name[-8:]} Ltd",
@@ -139,7 +161,7 @@ async def test_a_manager_approves_a_partner_application_from_the_email(pipeline:
         await pipeline.eventually(approved, "the partner is told it is approved")
         late = await client.post(links["Reject the application"])  # notify told the partner: it knows
         assert late.status_code == 409 and "moved on" in late.text
-    assert await decisions_published(pipeline, app_id) == 1
+    assert await decisions_published(pipeline, decisions, app_id) == 1
 
 
 async def test_a_manager_picks_the_winner_of_a_conflict_from_the_email(pipeline: Pipeline, statuses: Tail) -> None:

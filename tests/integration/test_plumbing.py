@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 from aiokafka.structs import ConsumerRecord
 
+from dealreg_devstack.procs import wait_until
 from dealreg_devstack.provision import Stack
 from dealreg_devstack.topicreader import collect
 from dealreg_shared.consumer import DLQ_VALUE_MAX_BYTES, Incoming, PoisonRecord, RecordProcessor, RetryPolicy
@@ -100,6 +101,40 @@ async def test_a_redelivered_event_changes_nothing_the_second_time(plumbing: Plu
     assert len(calls) == 1
     rows = await outbox_rows(plumbing)
     assert [r["topic"] for r in rows] == [REGISTRATION_STATUS.name]
+
+
+async def test_published_events_leave_the_outbox_and_a_published_dead_letter_stays_to_dedupe_its_source(
+    plumbing: Plumbing, stack: Stack
+) -> None:
+    marker = unique("gone-")
+    topic = Topic(f"tests.relay.{marker}", 1, "marker", "relay test")  # this test's own
+    await ensure_topics(stack.kafka_bootstrap, [topic])
+    events = [OutgoingRecord(topic.name, marker.encode(), f"event {i}".encode(), []) for i in range(3)]
+    dead_letter = OutgoingRecord(topic.name, marker.encode(), b"dead letter", [], dedupe_key=f"dlq:{marker}:0:42")
+    async with plumbing.pool.acquire() as conn, conn.transaction():
+        await insert_outbox(conn, [*events, dead_letter])
+
+    producer = make_producer(stack.kafka_bootstrap, client_id="tests-relay")
+    await producer.start()
+    relay = OutboxRelay(dsn=plumbing.dsn, schema=plumbing.schema, producer=producer, idle_s=0.1)
+    task = asyncio.create_task(relay.run())
+    try:
+        records = await collect(stack.kafka_bootstrap, topic, until=lambda rs: len(rs) >= 4, timeout_s=30)
+
+        async def settled() -> bool:  # the relay records what it published once Kafka has acknowledged it
+            return bool(await plumbing.pool.fetchval("select count(*) = 1 from outbox where published_at is not null"))
+
+        await wait_until(settled, timeout_s=10, what="the relay's bookkeeping")
+        # the same source record dead-lettered again (a redelivery): its kept row refuses it
+        async with plumbing.pool.acquire() as conn, conn.transaction():
+            await insert_outbox(conn, [dead_letter])
+        left = await plumbing.pool.fetch("select value, published_at from outbox")
+    finally:
+        relay.request_stop()
+        await asyncio.wait_for(task, 10)
+        await producer.stop()
+    assert [r.value for r in records] == [b"event 0", b"event 1", b"event 2", b"dead letter"]
+    assert [(r["value"], r["published_at"] is not None) for r in left] == [(b"dead letter", True)]
 
 
 async def test_undecodable_bytes_become_one_dead_letter_with_the_error_and_source(plumbing: Plumbing) -> None:

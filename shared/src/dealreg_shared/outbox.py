@@ -79,6 +79,15 @@ async def insert_outbox(conn: Conn, records: list[OutgoingRecord]) -> None:
     )
 
 
+# Published events leave the outbox (Kafka holds them now): a delete is a small WAL record, where marking them
+# wrote each row again with new index entries, and the table no longer grows for ever. Dead letters stay, marked:
+# their dedupe key is what keeps a source record that comes again from being dead-lettered twice.
+_PUBLISHED_SQL = (
+    "with gone as (delete from outbox where id = any($1::bigint[]) and dedupe_key is null) "
+    "update outbox set published_at = now() where id = any($1::bigint[]) and dedupe_key is not null"
+)
+
+
 class OutboxRelay:
     """Publishes the outbox in commit order. One relay per schema holds the advisory lock; replicas stand by."""
 
@@ -151,9 +160,7 @@ class OutboxRelay:
             for r in rows
         ]
         await asyncio.gather(*futures)
-        await conn.execute(
-            "update outbox set published_at = now() where id = any($1::bigint[])", [r["id"] for r in rows]
-        )
+        await conn.execute(_PUBLISHED_SQL, [r["id"] for r in rows])
         log.debug("outbox_published", count=len(rows))
         if len(rows) < self.batch_size:
             OUTBOX_BACKLOG.labels(self.schema).set(0)
