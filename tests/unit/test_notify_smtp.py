@@ -10,7 +10,7 @@ import aiosmtplib
 import pytest
 
 from dealreg_devstack.sinks import SmtpSink
-from dealreg_notify.channels import SmtpConnections, build_email, data_section
+from dealreg_notify.channels import Email, SmtpConnections, build_email, data_section
 from dealreg_notify.settings import NotifySettings
 
 # dots starting lines, a lone dot, bare LF and CR line ends, no line end at the very end
@@ -140,3 +140,19 @@ async def test_a_session_the_server_dropped_is_replaced_without_losing_the_messa
 def test_data_section_uses_crlf_doubles_leading_dots_and_ends_with_a_dot() -> None:
     assert data_section(b"a\n.b\r\n.\rc") == b"a\r\n..b\r\n..\r\nc\r\n.\r\n"
     assert data_section(b"") == b"\r\n.\r\n"
+
+
+async def test_an_address_that_would_add_a_command_is_refused_before_anything_is_sent(
+    scripted: tuple[int, list[bytes]],
+) -> None:
+    port, received = scripted
+    settings = NotifySettings(smtp_port=port, smtp_max_connections=1, smtp_timeout_s=3)
+    smtp = SmtpConnections(settings)
+    good = build_email(_row(1), settings)
+    try:
+        with pytest.raises(aiosmtplib.SMTPException, match="not an address"):
+            await smtp.send(Email(good.sender, "x@vendor.example>\r\nRCPT TO:<evil@else.example", good.data, False))
+        await smtp.send(good)
+    finally:
+        smtp.close()
+    assert received == [data_section(good.data)]

@@ -185,8 +185,8 @@ def data_section(message: bytes) -> bytes:
 async def _send_pipelined(session: aiosmtplib.SMTP, email: Email, *, reply_timeout_s: float) -> None:
     """One message in two round trips where the server offers PIPELINING (RFC 2920): MAIL, RCPT and DATA go in
     one write, the message in a second, instead of four exchanges one after the other."""
-    for address in (email.sender, email.recipient):
-        if any(c in address for c in "\r\n<>") or not address:
+    for address in (email.sender, email.recipient):  # an empty sender is SMTP's null reverse-path, `<>`
+        if any(c in address for c in "\r\n<>"):
             raise aiosmtplib.SMTPException(f"not an address for an SMTP envelope: {address!r}")
     charset = "utf-8" if email.utf8 else "ascii"
     envelope = (
