@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiosmtplib
 import pytest
@@ -63,6 +64,16 @@ async def scripted() -> AsyncIterator[tuple[int, list[bytes]]]:
     await server.wait_closed()
 
 
+@asynccontextmanager
+async def _client(port: int, sessions: int = 1) -> AsyncIterator[tuple[NotifySettings, SmtpConnections]]:
+    settings = NotifySettings(smtp_port=port, smtp_max_connections=sessions, smtp_timeout_s=3)
+    smtp = SmtpConnections(settings)
+    try:
+        yield settings, smtp
+    finally:
+        smtp.close()
+
+
 async def _sink(pipelining: bool) -> SmtpSink:
     sink = SmtpSink(pipelining=pipelining)
     await sink.start()
@@ -73,28 +84,22 @@ async def test_a_server_offering_pipelining_gets_the_envelope_in_one_go_and_ever
     scripted: tuple[int, list[bytes]],
 ) -> None:
     port, received = scripted
-    settings = NotifySettings(smtp_port=port, smtp_max_connections=2, smtp_timeout_s=3)
-    smtp = SmtpConnections(settings)
-    emails = [build_email(_row(i), settings) for i in range(6)]
-    try:
+    async with _client(port, sessions=2) as (settings, smtp):
+        emails = [build_email(_row(i), settings) for i in range(6)]
         await asyncio.gather(*(smtp.send(e) for e in emails))  # two sessions, each kept for the next message
-    finally:
-        smtp.close()
     assert sorted(received) == sorted(data_section(e.data) for e in emails)
 
 
 async def test_the_same_bytes_arrive_whether_the_server_pipelines_or_not() -> None:
-    settings = NotifySettings(smtp_max_connections=1, smtp_timeout_s=3)
-    emails = [build_email(_row(i), settings) for i in range(3)]
+    emails = [build_email(_row(i), NotifySettings()) for i in range(3)]
     received = []
     for pipelining in (True, False):
         sink = await _sink(pipelining)
-        smtp = SmtpConnections(settings.model_copy(update={"smtp_port": sink.port}))
         try:
-            for email in emails:
-                await smtp.send(email)
+            async with _client(sink.port) as (_, smtp):
+                for email in emails:
+                    await smtp.send(email)
         finally:
-            smtp.close()
             await sink.stop()
         assert sink.sessions == 1
         assert [m.subject for m in sink.mails] == ["Ärger #0", "Ärger #1", "Ärger #2"]
@@ -107,16 +112,14 @@ async def test_the_same_bytes_arrive_whether_the_server_pipelines_or_not() -> No
 async def test_a_refused_recipient_is_an_error_and_the_next_message_goes_through(pipelining: bool) -> None:
     sink = await _sink(pipelining)
     sink.fail_next["refused@vendor.example"] = 1
-    settings = NotifySettings(smtp_port=sink.port, smtp_max_connections=1, smtp_timeout_s=3)
-    smtp = SmtpConnections(settings)
     try:
-        with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as refused:
-            await smtp.send(build_email(_row(1, "refused@vendor.example"), settings))
-        assert [(r.code, r.recipient) for r in refused.value.recipients] == [(451, "refused@vendor.example")]
-        await smtp.send(build_email(_row(2, "refused@vendor.example"), settings))
-        await smtp.send(build_email(_row(3), settings))
+        async with _client(sink.port) as (settings, smtp):
+            with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as refused:
+                await smtp.send(build_email(_row(1, "refused@vendor.example"), settings))
+            assert [(r.code, r.recipient) for r in refused.value.recipients] == [(451, "refused@vendor.example")]
+            await smtp.send(build_email(_row(2, "refused@vendor.example"), settings))
+            await smtp.send(build_email(_row(3), settings))
     finally:
-        smtp.close()
         await sink.stop()
     assert [m.rcpt_tos for m in sink.mails] == [["refused@vendor.example"], ["buyer@vendor.example"]]
     assert sink.sessions == 2  # the session that saw the refusal was closed, its successor kept
@@ -124,14 +127,12 @@ async def test_a_refused_recipient_is_an_error_and_the_next_message_goes_through
 
 async def test_a_session_the_server_dropped_is_replaced_without_losing_the_message() -> None:
     sink = await _sink(True)
-    settings = NotifySettings(smtp_port=sink.port, smtp_max_connections=1, smtp_timeout_s=3)
-    smtp = SmtpConnections(settings)
     try:
-        await smtp.send(build_email(_row(1), settings))
-        sink.drop_sessions()
-        await smtp.send(build_email(_row(2), settings))
+        async with _client(sink.port) as (settings, smtp):
+            await smtp.send(build_email(_row(1), settings))
+            sink.drop_sessions()
+            await smtp.send(build_email(_row(2), settings))
     finally:
-        smtp.close()
         await sink.stop()
     assert [m.message["Message-ID"] for m in sink.mails] == ["<ntf-1@dealreg>", "<ntf-2@dealreg>"]
     assert sink.sessions == 2
@@ -146,13 +147,37 @@ async def test_an_address_that_would_add_a_command_is_refused_before_anything_is
     scripted: tuple[int, list[bytes]],
 ) -> None:
     port, received = scripted
-    settings = NotifySettings(smtp_port=port, smtp_max_connections=1, smtp_timeout_s=3)
-    smtp = SmtpConnections(settings)
-    good = build_email(_row(1), settings)
-    try:
+    async with _client(port) as (settings, smtp):
+        good = build_email(_row(1), settings)
         with pytest.raises(aiosmtplib.SMTPException, match="not an address"):
             await smtp.send(Email(good.sender, "x@vendor.example>\r\nRCPT TO:<evil@else.example", good.data, False))
+        with pytest.raises(aiosmtplib.SMTPException, match="not an address"):
+            await smtp.send(Email(good.sender, "x@vendor.example\x00", good.data, False))
         await smtp.send(good)
-    finally:
-        smtp.close()
     assert received == [data_section(good.data)]
+
+
+class _EndlessReply(asyncio.Protocol):
+    """Offers PIPELINING, then answers the envelope with continuation lines that never end the reply."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(b"220 endless ESMTP\r\n")
+
+    def data_received(self, data: bytes) -> None:
+        if data.startswith(b"EHLO "):
+            self.transport.write(b"250-endless\r\n250 PIPELINING\r\n")
+        elif data.startswith(b"MAIL FROM:"):
+            self.transport.write((b"250-" + b"x" * 1000 + b"\r\n") * 64)  # 64 KB, twice the bound
+
+
+async def test_a_reply_that_never_ends_is_refused_once_past_aiosmtplibs_bound_not_held_in_memory() -> None:
+    server = await asyncio.get_running_loop().create_server(_EndlessReply, "127.0.0.1", 0)
+    try:
+        async with _client(server.sockets[0].getsockname()[1]) as (settings, smtp):
+            with pytest.raises(aiosmtplib.SMTPResponseException, match="too long"):
+                await smtp.send(build_email(_row(1), settings))
+    finally:
+        server.close()
+        await server.wait_closed()

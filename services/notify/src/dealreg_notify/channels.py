@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import quopri
-import re
 import secrets
 import socket
 import time
@@ -18,6 +17,12 @@ from typing import Any, cast
 
 import aiosmtplib
 import httpx
+from aiosmtplib.protocol import (
+    COMMAND_INJECTION_REGEX,
+    MAX_RESPONSE_LENGTH,
+    PERIOD_REGEX,
+    normalize_message_line_endings,
+)
 
 from dealreg_notify.directory import Directory
 from dealreg_notify.settings import NotifySettings
@@ -170,23 +175,18 @@ class SmtpConnections:
         return session
 
 
-_LINE_ENDS = re.compile(rb"\r\n|\n|\r(?!\n)")
-_LEADING_DOT = re.compile(rb"(?m)^\.")
-
-
 def data_section(message: bytes) -> bytes:
-    """The message as DATA carries it (RFC 5321 4.1.1.4): CRLF line ends, a leading dot doubled, a dot to end."""
-    message = _LINE_ENDS.sub(b"\r\n", message)
-    if not message.endswith(b"\r\n"):
-        message += b"\r\n"
-    return _LEADING_DOT.sub(b"..", message) + b".\r\n"
+    """The message as DATA carries it (RFC 5321 4.1.1.4): CRLF line ends, a leading dot doubled, a dot to end.
+    aiosmtplib's own helpers, so the bytes are those of its unpipelined exchange."""
+    return PERIOD_REGEX.sub(b"..", normalize_message_line_endings(message)) + b".\r\n"
 
 
 async def _send_pipelined(session: aiosmtplib.SMTP, email: Email, *, reply_timeout_s: float) -> None:
     """One message in two round trips where the server offers PIPELINING (RFC 2920): MAIL, RCPT and DATA go in
     one write, the message in a second, instead of four exchanges one after the other."""
     for address in (email.sender, email.recipient):  # an empty sender is SMTP's null reverse-path, `<>`
-        if any(c in address for c in "\r\n<>"):
+        # control characters refused as aiosmtplib refuses them in a command; angle brackets would end the path
+        if COMMAND_INJECTION_REGEX.search(address.encode("utf-8")) or "<" in address or ">" in address:
             raise aiosmtplib.SMTPException(f"not an address for an SMTP envelope: {address!r}")
     charset = "utf-8" if email.utf8 else "ascii"
     envelope = (
@@ -233,14 +233,13 @@ class _Replies(asyncio.Protocol):
     """Reads a number of SMTP replies (`250-...` lines continue one, `250 ...` ends it); on a lost connection it
     fails, and tells the session's own protocol as the transport would have."""
 
-    MAX_BYTES = 64 * 1024
-
     def __init__(self, owner: asyncio.BaseProtocol, count: int) -> None:
         self.owner = owner
         self.count = count
         self.done: asyncio.Future[list[aiosmtplib.SMTPResponse]] = asyncio.get_running_loop().create_future()
         self._replies: list[aiosmtplib.SMTPResponse] = []
         self._lines: list[str] = []
+        self._reply_bytes = 0  # of the reply being read: bounded as aiosmtplib bounds one
         self._buffer = bytearray()
 
     def data_received(self, data: bytes) -> None:
@@ -248,16 +247,17 @@ class _Replies(asyncio.Protocol):
         while not self.done.done() and (end := self._buffer.find(b"\n")) >= 0:
             line = bytes(self._buffer[: end + 1]).rstrip(b"\r\n")
             del self._buffer[: end + 1]
+            self._reply_bytes += end + 1
             if len(line) < 3 or not line[:3].isdigit() or line[3:4] not in (b"", b" ", b"-"):
                 self._fail(aiosmtplib.SMTPResponseException(-1, f"malformed SMTP reply: {line[:80]!r}"))
                 return
             self._lines.append(line[4:].decode("utf-8", "surrogateescape"))
             if line[3:4] != b"-":
                 self._replies.append(aiosmtplib.SMTPResponse(int(line[:3]), "\n".join(self._lines)))
-                self._lines = []
+                self._lines, self._reply_bytes = [], 0
                 if len(self._replies) == self.count:
                     self.done.set_result(self._replies)
-        if not self.done.done() and len(self._buffer) > self.MAX_BYTES:
+        if not self.done.done() and self._reply_bytes + len(self._buffer) > MAX_RESPONSE_LENGTH:
             self._fail(aiosmtplib.SMTPResponseException(-1, "SMTP reply too long"))
 
     def eof_received(self) -> bool:
