@@ -190,6 +190,29 @@ async def test_an_address_next_run_is_never_leased_beside_a_run_in_flight(desk: 
     assert [r["subject"] for r in run] == ["#0", "#1", "#2"]
 
 
+async def test_a_claim_does_not_wait_for_the_outcomes_of_runs_in_flight(desk: Desk) -> None:
+    """A run's sent marks are recorded while other addresses are claimed. A claim that locked the leased heads it
+    passed waited for those marks, and a batch of marks (for several addresses) for the heads the claim held:
+    a deadlock, a second lost to Postgres's detector each time."""
+    busy, free = f"{unique('busy')}@vendor.example", f"{unique('free')}@vendor.example"
+    for seq in range(2):
+        await desk.record([mail(busy, seq), mail(free, seq)])
+    [head] = await store_delivery.claim_due(desk.pool, limit=1, lease_s=30, run=1)
+    assert head["address"] == busy
+    async with desk.pool.acquire() as marking:
+        transaction = marking.transaction()
+        await transaction.start()
+        try:
+            # the busy address's head, sent, its mark being recorded (not committed yet)
+            sent = store_delivery.Sent(head["id"], head["attempts"], head["lease_token"])
+            assert await marking.fetch(store_delivery._MARK_SENT_SQL, [sent.notification_id], [sent.lease_token], [1])
+            claim = store_delivery.claim_due(desk.pool, limit=10, lease_s=30, run=5)
+            run = await asyncio.wait_for(claim, timeout=15)  # before: waits until the mark commits
+        finally:
+            await transaction.rollback()
+    assert [(r["address"], r["subject"]) for r in run] == [(free, "#0"), (free, "#1")]
+
+
 async def test_a_busy_address_does_not_keep_its_slot_from_another_address_for_ever(desk: Desk) -> None:
     busy, other = f"{unique('busy')}@vendor.example", f"{unique('other')}@vendor.example"
     turn = RUNS_IN_A_ROW * 2  # what a task sends to one address in a row, in runs of 2

@@ -18,15 +18,22 @@ _CLAIM_SQL = (
     "union all select nxt.channel, nxt.address from addresses a cross join lateral (select channel, address "
     "from notifications where status = 'pending' and (channel, address) > (a.channel, a.address) "
     "order by channel, address limit 1) nxt), "
-    # each one's head, if it is due and free: locked, so a replica claiming at the same time waits and then
-    # sees it leased, and never leases the rest of that address's notifications beside this one's run
-    "heads as (select h.id, a.channel, a.address from addresses a cross join lateral (select id, "
-    "next_attempt_at, lease_until from notifications where status = 'pending' and channel = a.channel "
-    "and address = a.address order by id limit 1 for update) h "
-    "where h.next_attempt_at <= now() and (h.lease_until is null or h.lease_until < now()) "
+    # each one's head, read without a lock: a head that is leased belongs to a run in flight, whose sent marks
+    # are being recorded by other transactions (a batch of them, across addresses). Locked as it was read, the
+    # claim waited for those, and they for the heads the claim held: deadlocks, each a second lost to Postgres's
+    # detector, one or two a second with a backlog
+    "heads as (select h.id from addresses a cross join lateral (select id, next_attempt_at, lease_until "
+    "from notifications where status = 'pending' and channel = a.channel and address = a.address "
+    "order by id limit 1) h where h.next_attempt_at <= now() and (h.lease_until is null or h.lease_until < now()) "
     "order by h.id limit $1), "
+    # only the free ones are locked, and seen again once locked: a replica claiming at the same time waits, then
+    # finds the head leased or sent and leaves the address alone, and never leases the rest of its run beside it.
+    # By their ids alone, as below (`status || ''` keeps the planner off the partial indexes)
+    "free as (select id, channel, address from notifications where id = any(array(select id from heads)) "
+    "and status || '' = 'pending' and next_attempt_at <= now() and (lease_until is null or lease_until < now()) "
+    "for update), "
     # each one's run, locked too: a row another replica finished meanwhile is seen in its new state, and skipped
-    "runs as (select r.id from heads h cross join lateral (select o.id from notifications o "
+    "runs as (select r.id from free h cross join lateral (select o.id from notifications o "
     "where o.status = 'pending' and o.channel = h.channel and o.address = h.address "
     "order by o.id limit $3 for update) r) "
     "update notifications n set lease_until = now() + make_interval(secs => $2), "
