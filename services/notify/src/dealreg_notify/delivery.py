@@ -11,11 +11,10 @@ from datetime import timedelta
 from uuid import UUID
 
 import asyncpg
-import httpx
 import structlog
 
 from dealreg_notify import store_delivery
-from dealreg_notify.channels import SmtpConnections, build_email, post_webhook, signing_secrets
+from dealreg_notify.channels import SmtpConnections, build_email, post_webhook, signing_secrets, webhook_client
 from dealreg_notify.directory import Directory
 from dealreg_notify.settings import NotifySettings
 from dealreg_shared.db import Pool
@@ -82,11 +81,7 @@ class Deliverer:
         self.pool = pool
         self.settings = settings
         self.directory = directory
-        self.http = httpx.AsyncClient(
-            follow_redirects=False,
-            timeout=settings.webhook_timeout_s,
-            limits=httpx.Limits(max_connections=settings.delivery_concurrency),
-        )
+        self.http = webhook_client(settings)
         self.smtp = SmtpConnections(settings)
         self.sent_marks = SentMarks(pool)
         self.in_flight: set[asyncio.Task[None]] = set()
@@ -113,7 +108,7 @@ class Deliverer:
         finally:
             self._stopping = True  # runs stop after the message they are sending and give the rest back
             await self._drain()
-            await self.http.aclose()
+            await self.http.close()
             self.smtp.close()
 
     async def _drain(self) -> None:
