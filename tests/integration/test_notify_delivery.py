@@ -213,6 +213,22 @@ async def test_a_claim_does_not_wait_for_the_outcomes_of_runs_in_flight(desk: De
     assert [(r["address"], r["subject"]) for r in run] == [(free, "#0"), (free, "#1")]
 
 
+async def test_a_lease_is_a_heap_only_update(desk: Desk) -> None:
+    """A lease changes no indexed column: with room left on the page, Postgres writes no index entry for it and
+    logs only the bytes that changed. On full pages every lease went to another page, with an entry in each index."""
+    addresses = [f"{unique('m')}@vendor.example" for _ in range(20)]
+    text, html = "A status line of a mail.\n" * 16, "<p>" + "A status line of a mail.<br>" * 36 + "</p>"
+    for seq in range(15):  # a real notification's size, about 1.5 KB: the bodies are most of it
+        await desk.record([Notification(f"manager:{a}", "email", a, f"#{seq}", text, {}, html) for a in addresses])
+    async with desk.pool.acquire() as conn, conn.transaction():
+        leased = await conn.fetch(store_delivery._CLAIM_SQL, 50, 30.0, 20)
+        counts = await conn.fetchrow(
+            "select n_tup_upd, n_tup_hot_upd from pg_stat_xact_user_tables where relid = 'notifications'::regclass"
+        )
+    assert len(leased) == 300 and counts["n_tup_upd"] == 300
+    assert counts["n_tup_hot_upd"] == 300
+
+
 async def test_a_busy_address_does_not_keep_its_slot_from_another_address_for_ever(desk: Desk) -> None:
     busy, other = f"{unique('busy')}@vendor.example", f"{unique('other')}@vendor.example"
     turn = RUNS_IN_A_ROW * 2  # what a task sends to one address in a row, in runs of 2

@@ -21,7 +21,7 @@ _CLAIM_SQL = (
     # each one's head, read without a lock: a head that is leased belongs to a run in flight, whose sent marks
     # are being recorded by other transactions (a batch of them, across addresses). Locked as it was read, the
     # claim waited for those, and they for the heads the claim held: deadlocks, each a second lost to Postgres's
-    # detector, one or two a second with a backlog
+    # detector, one every two seconds or so with a backlog
     "heads as (select h.id from addresses a cross join lateral (select id, next_attempt_at, lease_until "
     "from notifications where status = 'pending' and channel = a.channel and address = a.address "
     "order by id limit 1) h where h.next_attempt_at <= now() and (h.lease_until is null or h.lease_until < now()) "
