@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from dealreg_devstack.provision import Stack
+from dealreg_intake import store
 from dealreg_shared.contracts import (
     EventType,
     PartnerKeysUpdated,
@@ -229,3 +230,27 @@ async def test_json_nested_deeper_than_any_event_is_dead_lettered_before_any_han
     errors = [base64.b64decode(v).decode() for k, v in json.loads(letter["headers"]) if k == "dlq_error"]
     assert errors == ["value is nested deeper than 32 levels"]
     assert await intake.outbox(REGISTRATION_STATUS.name) == []
+
+
+async def test_a_status_that_keeps_a_registration_active_is_a_heap_only_update(intake: Intake) -> None:
+    """Approved (or under review) changes no indexed column of intake's row: with room left on its page, Postgres
+    writes no index entry and logs only what changed. On full pages the new version went to another page."""
+    partner_id, key = await approve(intake)
+    for _ in range(30):
+        await intake.submit(registration(partner_id), key)
+    async with intake.pool.acquire() as conn, conn.transaction():
+        # the first registration on each page, as statuses come back at random places in the table
+        first_on_each_page = await conn.fetch(
+            "select registration_id from registrations where ctid = any(array(select format('(%s,1)', page)::tid "
+            "from generate_series(0, pg_relation_size('registrations') / current_setting('block_size')::int - 1) "
+            "page))"
+        )
+        changes = [
+            store.StatusChange(r["registration_id"], partner_id, "approved", True, utcnow()) for r in first_on_each_page
+        ]
+        await store.mark_registration_statuses(conn, changes)
+        counts = await conn.fetchrow(
+            "select n_tup_upd, n_tup_hot_upd from pg_stat_xact_user_tables where relid = 'registrations'::regclass"
+        )
+    assert len(changes) >= 3 and counts["n_tup_upd"] == len(changes)
+    assert counts["n_tup_hot_upd"] == len(changes)
