@@ -130,6 +130,62 @@ async def test_a_similar_name_in_the_country_is_a_candidate_and_one_abroad_is_no
         await pool.close()
 
 
+async def _stored(conn: asyncpg.Connection, partner_id: str, customer_key: str, domain: str | None, name: str) -> None:
+    await store.insert_registration(
+        conn,
+        registration_id=uuid.uuid4(),
+        partner_id=partner_id,
+        customer_key=customer_key,
+        registrable_domain=domain,
+        company_name=name.title(),
+        name_norm=name,
+        country="DE",
+        product_lines=["analytics"],
+        region="default",
+        status="approved",
+        reason_code=None,
+        protected_until=utcnow() + timedelta(days=3),
+        expiring_from=None,
+        review_due_at=None,
+        decided_at=utcnow(),
+        decided_by="test",
+        data={},
+    )
+
+
+async def test_a_batch_finds_for_each_registration_what_it_finds_alone_in_the_order_vetted(
+    stack: Stack, schema: str
+) -> None:
+    pool = await _pool(stack, schema)
+    try:
+        async with pool.acquire() as conn:
+            # one statement each, so each has its own vetted_at: the order candidates come in
+            await _stored(conn, "p-1", "contoso.de", "contoso.de", "contoso pharma")
+            await _stored(conn, "p-2", "name:de:fabrikam", None, "fabrikam textil")
+            await _stored(conn, "p-3", "northwind.de", "northwind.de", "northwind foods")
+            await _stored(conn, "p-4", "contoso.de", "contoso.de", "contoso analytics")
+            await _stored(conn, "p-5", "tailspin.de", "tailspin.de", "fabrikam textill")  # a typo of p-2's name
+            news = [
+                # by customer and domain (two), by a name one edit away (two), by nothing, by the domain alone
+                Candidate("n1", "p-9", "contoso.de", frozenset({"analytics"}), "new", "contoso.de", "contoso ag", "DE"),
+                Candidate(
+                    "n2", "p-9", "name:de:fabrikam", frozenset({"analytics"}), "new", None, "fabrikam textil", "DE"
+                ),
+                Candidate(
+                    "n3", "p-9", "litware.de", frozenset({"analytics"}), "new", "litware.de", "litware inc", "DE"
+                ),
+                Candidate(
+                    "n4", "p-9", "other-key", frozenset({"analytics"}), "new", "northwind.de", "wingtip toys", "DE"
+                ),
+            ]
+            together = await store.get_active_candidates(conn, news, now=utcnow())
+            alone = [(await store.get_active_candidates(conn, [new], now=utcnow()))[0] for new in news]
+        assert together == alone
+        assert [[c.partner_id for c in found] for found in together] == [["p-1", "p-4"], ["p-2", "p-5"], [], ["p-3"]]
+    finally:
+        await pool.close()
+
+
 async def test_two_sweepers_racing_expire_each_due_registration_exactly_once(stack: Stack, schema: str) -> None:
     pools = [await _pool(stack, schema) for _ in range(2)]
     try:
