@@ -186,6 +186,32 @@ async def test_a_batch_finds_for_each_registration_what_it_finds_alone_in_the_or
         await pool.close()
 
 
+async def test_blocking_keys_are_locked_once_each_until_the_transaction_ends_and_a_rival_waits(
+    stack: Stack, schema: str
+) -> None:
+    pools = [await _pool(stack, schema) for _ in range(2)]
+    try:
+        async with pools[0].acquire() as conn:
+            keys = [f"DE:d:key{i}" for i in range(300)] * 2  # each named twice
+            async with conn.transaction():
+                await store.lock_blocking_keys(conn, keys)
+                held = await conn.fetchval(
+                    "select count(*) from pg_locks where locktype = 'advisory' and pid = pg_backend_pid() and granted"
+                )
+                assert held == 300
+                async with pools[1].acquire() as rival:
+                    await rival.execute("set lock_timeout = '200ms'")
+                    with pytest.raises(asyncpg.LockNotAvailableError):
+                        await store.lock_blocking_keys(rival, ["DE:d:other", "DE:d:key299"])
+            held = await conn.fetchval(
+                "select count(*) from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()"
+            )
+            assert held == 0
+    finally:
+        for pool in pools:
+            await pool.close()
+
+
 async def test_two_sweepers_racing_expire_each_due_registration_exactly_once(stack: Stack, schema: str) -> None:
     pools = [await _pool(stack, schema) for _ in range(2)]
     try:
