@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import pytest
 
 from dealreg_devstack.provision import Stack
@@ -15,8 +16,10 @@ from dealreg_shared.contracts import (
     RegistrationStatusChanged,
     Status,
 )
+from dealreg_shared.db import migrate, service_migrations
 from dealreg_shared.envelope import utcnow
 from dealreg_shared.topics import REGISTRATION_STATUS
+from tests.conftest import unique
 from tests.integration.intake_harness import Intake, approve, registration, running_intake
 
 pytestmark = pytest.mark.integration
@@ -102,3 +105,69 @@ async def test_a_registration_rejected_or_expired_later_frees_its_partners_capac
         [("received", None)],
         [("rejected", "capacity_exceeded")],
     ]
+
+
+async def test_each_partners_active_count_is_kept_as_registrations_come_close_and_reopen(intake: Intake) -> None:
+    """Capacity reads a kept count, not `count(*)` at every batch: it must always equal the count."""
+
+    async def kept_and_counted() -> list[tuple[str, int, int]]:
+        rows = await intake.pool.fetch(
+            "select p.partner_id, coalesce(c.n, 0) as kept, "
+            "(select count(*) from registrations r where r.partner_id = p.partner_id and r.active) as counted "
+            "from partners p left join partner_active_registrations c using (partner_id) order by 1"
+        )
+        return [(r["partner_id"], r["kept"], r["counted"]) for r in rows]
+
+    partners = [await approve(intake) for _ in range(3)]
+    regs = {pid: [registration(pid) for _ in range(4)] for pid, _ in partners}
+    for pid, key in partners:
+        for i, reg in enumerate(regs[pid]):
+            await intake.submit(reg, key, replica=i % 2)
+        await intake.submit(regs[pid][0], key)  # a redelivered submission: stored once, counted once
+    assert [(kept, counted) for _, kept, counted in await kept_and_counted()] == [(4, 4)] * 3
+
+    first, second = partners[0][0], partners[1][0]
+    closing = [
+        (regs[first][0], first, Status.REJECTED),
+        (regs[first][1], first, Status.EXPIRED),
+        (regs[second][0], second, Status.APPROVED),  # still active
+        (regs[second][1], second, Status.REJECTED),
+        (regs[second][1], second, Status.REJECTED),  # the same status twice: freed once
+    ]
+    for reg, pid, status in closing:
+        changed = status_event(reg.registration_id, pid, status, "conflict")
+        await intake.publish(REGISTRATION_STATUS.name, EventType.REGISTRATION_STATUS_CHANGED, changed)
+    # a rejected registration a manager approves after all is active again
+    reopened = status_event(regs[first][0].registration_id, first, Status.APPROVED, "conflict")
+    await intake.publish(REGISTRATION_STATUS.name, EventType.REGISTRATION_STATUS_CHANGED, reopened)
+    third = partners[2][0]
+    assert {pid: (kept, counted) for pid, kept, counted in await kept_and_counted()} == {
+        first: (3, 3),
+        second: (3, 3),
+        third: (4, 4),
+    }
+
+
+async def test_upgrading_counts_the_active_registrations_already_stored(stack: Stack) -> None:
+    schema = unique("t_intake_")
+    migrations = service_migrations("dealreg_intake")
+    before = [m for m in migrations if not m.name.endswith("active_counts")]
+    admin = await asyncpg.connect(stack.admin_dealreg_dsn)
+    try:
+        await admin.execute(f"create schema {schema}")
+        await migrate(admin, schema=schema, migrations=before)
+        await admin.execute(
+            f"insert into {schema}.registrations (registration_id, partner_id, content_sha256, customer_key, region, "
+            "received_at, data, active) select gen_random_uuid(), 'p-' || (i % 3), '', 'c' || i, 'emea', now(), "
+            "'{}', i % 4 <> 0 from generate_series(1, 40) i"
+        )
+        [applied] = await migrate(admin, schema=schema, migrations=migrations)
+        assert applied.endswith("active_counts")
+        counts = await admin.fetch(f"select partner_id, n from {schema}.partner_active_registrations order by 1")
+        expected = await admin.fetch(
+            f"select partner_id, count(*) as n from {schema}.registrations where active group by 1 order by 1"
+        )
+        assert [tuple(r) for r in counts] == [tuple(r) for r in expected] and len(expected) == 3
+    finally:
+        await admin.execute(f"drop schema {schema} cascade")
+        await admin.close()

@@ -77,8 +77,8 @@ async def admission_state(conn: Conn, *, partner_ids: list[str], registration_id
         "null as sha union all "
         "select 'bucket', partner_id, tokens, refilled_at, null, null from submission_buckets "
         "where partner_id = any($1::text[]) union all "
-        "select 'active', partner_id, null, null, count(*), null from registrations "
-        "where partner_id = any($1::text[]) and active group by partner_id union all "
+        "select 'active', partner_id, null, null, n, null from partner_active_registrations "
+        "where partner_id = any($1::text[]) union all "
         "select 'existing', registration_id::text, null, null, null, content_sha256 from registrations "
         "where registration_id = any($2::uuid[])",
         partner_ids,
