@@ -89,31 +89,37 @@ async def test_candidates_are_found_through_the_indexes_never_by_scanning_all_re
         await pool.close()
 
 
+async def _stored(
+    conn: asyncpg.Connection, partner_id: str, customer_key: str, domain: str | None, name: str, country: str = "DE"
+) -> None:
+    await store.insert_registration(
+        conn,
+        registration_id=uuid.uuid4(),
+        partner_id=partner_id,
+        customer_key=customer_key,
+        registrable_domain=domain,
+        company_name=name.title(),
+        name_norm=name,
+        country=country,
+        product_lines=["analytics"],
+        region="default",
+        status="approved",
+        reason_code=None,
+        protected_until=utcnow() + timedelta(days=3),
+        expiring_from=None,
+        review_due_at=None,
+        decided_at=utcnow(),
+        decided_by="test",
+        data={},
+    )
+
+
 async def test_a_similar_name_in_the_country_is_a_candidate_and_one_abroad_is_not(stack: Stack, schema: str) -> None:
     pool = await _pool(stack, schema)
     try:
         async with pool.acquire() as conn, conn.transaction():
             for country in ("DE", "AT"):
-                await store.insert_registration(
-                    conn,
-                    registration_id=uuid.uuid4(),
-                    partner_id="p-a",
-                    customer_key=f"name:{country}:contoso pharma",
-                    registrable_domain=None,
-                    company_name="Contoso Pharma",
-                    name_norm="contoso pharma",
-                    country=country,
-                    product_lines=["analytics"],
-                    region="default",
-                    status="approved",
-                    reason_code=None,
-                    protected_until=utcnow() + timedelta(days=3),
-                    expiring_from=None,
-                    review_due_at=None,
-                    decided_at=utcnow(),
-                    decided_by="test",
-                    data={},
-                )
+                await _stored(conn, "p-a", f"name:{country}:contoso pharma", None, "contoso pharma", country)
             new = Candidate(
                 str(uuid.uuid4()),
                 "p-b",
@@ -128,29 +134,6 @@ async def test_a_similar_name_in_the_country_is_a_candidate_and_one_abroad_is_no
         assert [(c.country, c.name) for c in found] == [("DE", "contoso pharma")]
     finally:
         await pool.close()
-
-
-async def _stored(conn: asyncpg.Connection, partner_id: str, customer_key: str, domain: str | None, name: str) -> None:
-    await store.insert_registration(
-        conn,
-        registration_id=uuid.uuid4(),
-        partner_id=partner_id,
-        customer_key=customer_key,
-        registrable_domain=domain,
-        company_name=name.title(),
-        name_norm=name,
-        country="DE",
-        product_lines=["analytics"],
-        region="default",
-        status="approved",
-        reason_code=None,
-        protected_until=utcnow() + timedelta(days=3),
-        expiring_from=None,
-        review_due_at=None,
-        decided_at=utcnow(),
-        decided_by="test",
-        data={},
-    )
 
 
 async def test_a_batch_finds_for_each_registration_what_it_finds_alone_in_the_order_vetted(
