@@ -65,7 +65,9 @@ async def decisions_published(pipeline: Pipeline, decisions: list[Tail], record_
     async def unrelayed() -> int:
         conn = await asyncpg.connect(pipeline.stack.admin_dealreg_dsn)
         try:
-            n: int = await conn.fetchval("select count(*) from notify.outbox where published_at is null")
+            n: int = await conn.fetchval(
+                "select count(*) from notify.outbox where published_at is null and failed_at is null"
+            )
             return n
         finally:
             await conn.close()

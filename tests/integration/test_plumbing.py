@@ -20,7 +20,7 @@ from dealreg_devstack.provision import Stack
 from dealreg_devstack.topicreader import collect
 from dealreg_shared.consumer import DLQ_VALUE_MAX_BYTES, Incoming, PoisonRecord, RecordProcessor, RetryPolicy
 from dealreg_shared.contracts import DecisionRefused, EventType
-from dealreg_shared.db import Conn, create_pool, migrate, service_migrations
+from dealreg_shared.db import PLUMBING_TRACK, Conn, create_pool, migrate, service_migrations
 from dealreg_shared.envelope import new_event, utcnow
 from dealreg_shared.kafka import ensure_topics, make_producer
 from dealreg_shared.outbox import Outbox, OutboxRelay, OutgoingRecord, insert_outbox
@@ -43,7 +43,8 @@ async def plumbing(stack: Stack) -> AsyncIterator[Plumbing]:
     schema = unique("t_")
     admin = await asyncpg.connect(stack.admin_dealreg_dsn)
     await admin.execute(f"create schema {schema}")
-    await migrate(admin, schema=schema, migrations=service_migrations("dealreg_intake")[:1])
+    plumbing_only = [m for m in service_migrations("dealreg_intake") if m.track == PLUMBING_TRACK]
+    await migrate(admin, schema=schema, migrations=plumbing_only)
     await admin.close()
     pool = await create_pool(stack.admin_dealreg_dsn, schema=schema)
     yield Plumbing(pool, schema, stack.admin_dealreg_dsn)
@@ -135,6 +136,43 @@ async def test_published_events_leave_the_outbox_and_a_published_dead_letter_sta
         await producer.stop()
     assert [r.value for r in records] == [b"event 0", b"event 1", b"event 2", b"dead letter"]
     assert [(r["value"], r["published_at"] is not None) for r in left] == [(b"dead letter", True)]
+
+
+async def test_a_record_the_broker_can_never_take_is_set_aside_and_the_rest_go_on(
+    plumbing: Plumbing, stack: Stack
+) -> None:
+    marker = unique("aside-")
+    topic = Topic(f"tests.relay.{marker}", 1, "marker", "relay test")  # this test's own
+    await ensure_topics(stack.kafka_bootstrap, [topic])
+    huge = b"A" * 2_000_000  # over a produce request (1 MB): it can never be sent, however often it is tried
+    async with plumbing.pool.acquire() as conn, conn.transaction():
+        await insert_outbox(
+            conn,
+            [
+                OutgoingRecord(topic.name, marker.encode(), b"before", []),
+                OutgoingRecord(topic.name, marker.encode(), huge, []),
+                OutgoingRecord(topic.name, marker.encode(), b"after", []),
+            ],
+        )
+    producer = make_producer(stack.kafka_bootstrap, client_id="tests-relay")
+    await producer.start()
+    relay = OutboxRelay(dsn=plumbing.dsn, schema=plumbing.schema, producer=producer, idle_s=0.1)
+    task = asyncio.create_task(relay.run())
+    try:
+        records = await collect(stack.kafka_bootstrap, topic, until=lambda rs: len(rs) >= 2, timeout_s=30)
+        # the relay goes on: a record committed later goes out too
+        async with plumbing.pool.acquire() as conn, conn.transaction():
+            await insert_outbox(conn, [OutgoingRecord(topic.name, marker.encode(), b"later", [])])
+        records = await collect(stack.kafka_bootstrap, topic, until=lambda rs: len(rs) >= 3, timeout_s=30)
+        left = await plumbing.pool.fetch("select value, published_at, failed_at, error from outbox")
+    finally:
+        relay.request_stop()
+        await asyncio.wait_for(task, 10)
+        await producer.stop()
+    assert [r.value for r in records] == [b"before", b"after", b"later"]
+    [aside] = left  # kept, with why, for operators
+    assert aside["value"] == huge and aside["published_at"] is None and aside["failed_at"] is not None
+    assert "MessageSizeTooLargeError" in aside["error"]
 
 
 async def test_undecodable_bytes_become_one_dead_letter_with_the_error_and_source(plumbing: Plumbing) -> None:

@@ -37,6 +37,12 @@ CONSUMER_LAG = Gauge(
 OUTBOX_BACKLOG = Gauge(
     "dealreg_outbox_backlog", "Committed events not yet published to Kafka", ["service"], registry=REGISTRY
 )
+OUTBOX_SET_ASIDE = Counter(
+    "dealreg_outbox_set_aside",
+    "Outbox records the broker can never take, set aside with the error",
+    ["service"],
+    registry=REGISTRY,
+)
 NOTIFICATIONS_DELIVERED = Counter(
     "dealreg_notification_deliveries",
     "Notification delivery attempts by channel and outcome",

@@ -10,14 +10,30 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 from pydantic import BaseModel
 
 from dealreg_shared.db import Conn
 from dealreg_shared.envelope import CloudEvent, new_event
-from dealreg_shared.metrics import OUTBOX_BACKLOG
+from dealreg_shared.metrics import OUTBOX_BACKLOG, OUTBOX_SET_ASIDE
 from dealreg_shared.topics import Topic
 
 log = structlog.get_logger(__name__)
+
+# what the broker can never take, whatever the retries: the record itself is wrong for it
+UNSENDABLE = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    InvalidTopicError,
+    CorruptRecordException,
+)
 
 
 @dataclass(frozen=True)
@@ -140,6 +156,20 @@ class OutboxRelay:
         finally:
             await conn.close(timeout=5)
 
+    async def _set_aside(self, conn: Conn, refused: list[tuple[asyncpg.Record, BaseException]]) -> None:
+        """Records the broker can never take: kept with the error, out of the relay's way."""
+        await conn.execute(
+            "update outbox o set failed_at = now(), error = f.error "
+            "from unnest($1::bigint[], $2::text[]) as f(id, error) where o.id = f.id",
+            [r["id"] for r, _ in refused],
+            [repr(exc)[:2000] for _, exc in refused],
+        )
+        for r, exc in refused:
+            OUTBOX_SET_ASIDE.labels(self.schema).inc()
+            log.error(
+                "outbox_record_set_aside", outbox_id=r["id"], topic=r["topic"], bytes=len(r["value"]), error=repr(exc)
+            )
+
     async def _sleep_or_wake(self) -> None:
         try:
             await asyncio.wait_for(self._wake.wait(), timeout=self.idle_s)
@@ -150,22 +180,43 @@ class OutboxRelay:
     async def _publish_batch(self, conn: Conn) -> int:
         rows = await conn.fetch(
             "select id, topic, key, value, headers::text as headers from outbox "
-            "where published_at is null order by id limit $1",
+            "where published_at is null and failed_at is null order by id limit $1",
             self.batch_size,
         )
         if not rows:
             return 0
-        futures = [
-            await self.producer.send(r["topic"], value=r["value"], key=r["key"], headers=_decode_headers(r["headers"]))
-            for r in rows
-        ]
-        await asyncio.gather(*futures)
-        await conn.execute(_PUBLISHED_SQL, [r["id"] for r in rows])
+        sending: list[tuple[asyncpg.Record, asyncio.Future[object]]] = []
+        refused: list[tuple[asyncpg.Record, BaseException]] = []
+        for r in rows:
+            try:
+                future = await self.producer.send(
+                    r["topic"], value=r["value"], key=r["key"], headers=_decode_headers(r["headers"])
+                )
+            except UNSENDABLE as exc:  # refused before it was sent: larger than a produce request
+                refused.append((r, exc))
+            else:
+                sending.append((r, future))
+        outcomes = await asyncio.gather(*(f for _, f in sending), return_exceptions=True)
+        published: list[int] = []
+        retry: BaseException | None = None
+        for (r, _), outcome in zip(sending, outcomes, strict=True):
+            if isinstance(outcome, UNSENDABLE):
+                refused.append((r, outcome))
+            elif isinstance(outcome, BaseException):
+                retry = retry or outcome
+            else:
+                published.append(r["id"])
+        if published:
+            await conn.execute(_PUBLISHED_SQL, published)
+        if refused:
+            await self._set_aside(conn, refused)
+        if retry is not None:  # anything else may pass (the broker away): what is left is tried again
+            raise retry
         log.debug("outbox_published", count=len(rows))
         if len(rows) < self.batch_size:
             OUTBOX_BACKLOG.labels(self.schema).set(0)
         else:
             OUTBOX_BACKLOG.labels(self.schema).set(
-                await conn.fetchval("select count(*) from outbox where published_at is null")
+                await conn.fetchval("select count(*) from outbox where published_at is null and failed_at is null")
             )
         return len(rows)
