@@ -8,6 +8,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +87,29 @@ async def outbox_rows(p: Plumbing) -> list[asyncpg.Record]:
     return await p.pool.fetch("select topic, key, value, headers::text as headers from outbox order by id")
 
 
+@asynccontextmanager
+async def relaying(plumbing: Plumbing, stack: Stack) -> AsyncIterator[None]:
+    """The outbox relay on the plumbing's schema, as a service runs it, stopped gracefully afterwards."""
+    producer = make_producer(stack.kafka_bootstrap, client_id="tests-relay")
+    await producer.start()
+    relay = OutboxRelay(dsn=plumbing.dsn, schema=plumbing.schema, producer=producer, idle_s=0.1)
+    task = asyncio.create_task(relay.run())
+    try:
+        yield
+    finally:
+        relay.request_stop()
+        await asyncio.wait_for(task, 10)
+        await producer.stop()
+
+
+async def own_topic(stack: Stack, prefix: str) -> tuple[str, Topic]:
+    """A marker and a topic of the test's own: test events must not reach the services' topics."""
+    marker = unique(prefix)
+    topic = Topic(f"tests.relay.{marker}", 1, "marker", "relay test")
+    await ensure_topics(stack.kafka_bootstrap, [topic])
+    return marker, topic
+
+
 async def test_a_redelivered_event_changes_nothing_the_second_time(plumbing: Plumbing) -> None:
     calls: list[str] = []
 
@@ -107,19 +131,13 @@ async def test_a_redelivered_event_changes_nothing_the_second_time(plumbing: Plu
 async def test_published_events_leave_the_outbox_and_a_published_dead_letter_stays_to_dedupe_its_source(
     plumbing: Plumbing, stack: Stack
 ) -> None:
-    marker = unique("gone-")
-    topic = Topic(f"tests.relay.{marker}", 1, "marker", "relay test")  # this test's own
-    await ensure_topics(stack.kafka_bootstrap, [topic])
+    marker, topic = await own_topic(stack, "gone-")
     events = [OutgoingRecord(topic.name, marker.encode(), f"event {i}".encode(), []) for i in range(3)]
     dead_letter = OutgoingRecord(topic.name, marker.encode(), b"dead letter", [], dedupe_key=f"dlq:{marker}:0:42")
     async with plumbing.pool.acquire() as conn, conn.transaction():
         await insert_outbox(conn, [*events, dead_letter])
 
-    producer = make_producer(stack.kafka_bootstrap, client_id="tests-relay")
-    await producer.start()
-    relay = OutboxRelay(dsn=plumbing.dsn, schema=plumbing.schema, producer=producer, idle_s=0.1)
-    task = asyncio.create_task(relay.run())
-    try:
+    async with relaying(plumbing, stack):
         records = await collect(stack.kafka_bootstrap, topic, until=lambda rs: len(rs) >= 4, timeout_s=30)
 
         async def settled() -> bool:  # the relay records what it published once Kafka has acknowledged it
@@ -130,10 +148,6 @@ async def test_published_events_leave_the_outbox_and_a_published_dead_letter_sta
         async with plumbing.pool.acquire() as conn, conn.transaction():
             await insert_outbox(conn, [dead_letter])
         left = await plumbing.pool.fetch("select value, published_at from outbox")
-    finally:
-        relay.request_stop()
-        await asyncio.wait_for(task, 10)
-        await producer.stop()
     assert [r.value for r in records] == [b"event 0", b"event 1", b"event 2", b"dead letter"]
     assert [(r["value"], r["published_at"] is not None) for r in left] == [(b"dead letter", True)]
 
@@ -141,9 +155,7 @@ async def test_published_events_leave_the_outbox_and_a_published_dead_letter_sta
 async def test_a_record_the_broker_can_never_take_is_set_aside_and_the_rest_go_on(
     plumbing: Plumbing, stack: Stack
 ) -> None:
-    marker = unique("aside-")
-    topic = Topic(f"tests.relay.{marker}", 1, "marker", "relay test")  # this test's own
-    await ensure_topics(stack.kafka_bootstrap, [topic])
+    marker, topic = await own_topic(stack, "aside-")
     huge = b"A" * 2_000_000  # over a produce request (1 MB): it can never be sent, however often it is tried
     async with plumbing.pool.acquire() as conn, conn.transaction():
         await insert_outbox(
@@ -154,21 +166,18 @@ async def test_a_record_the_broker_can_never_take_is_set_aside_and_the_rest_go_o
                 OutgoingRecord(topic.name, marker.encode(), b"after", []),
             ],
         )
-    producer = make_producer(stack.kafka_bootstrap, client_id="tests-relay")
-    await producer.start()
-    relay = OutboxRelay(dsn=plumbing.dsn, schema=plumbing.schema, producer=producer, idle_s=0.1)
-    task = asyncio.create_task(relay.run())
-    try:
-        records = await collect(stack.kafka_bootstrap, topic, until=lambda rs: len(rs) >= 2, timeout_s=30)
+    async with relaying(plumbing, stack):
+        await collect(stack.kafka_bootstrap, topic, until=lambda rs: len(rs) >= 2, timeout_s=30)
         # the relay goes on: a record committed later goes out too
         async with plumbing.pool.acquire() as conn, conn.transaction():
             await insert_outbox(conn, [OutgoingRecord(topic.name, marker.encode(), b"later", [])])
         records = await collect(stack.kafka_bootstrap, topic, until=lambda rs: len(rs) >= 3, timeout_s=30)
+
+        async def settled() -> bool:  # the relay records what it published once Kafka has acknowledged it
+            return bool(await plumbing.pool.fetchval("select count(*) = 1 from outbox"))
+
+        await wait_until(settled, timeout_s=10, what="the relay's bookkeeping")
         left = await plumbing.pool.fetch("select value, published_at, failed_at, error from outbox")
-    finally:
-        relay.request_stop()
-        await asyncio.wait_for(task, 10)
-        await producer.stop()
     assert [r.value for r in records] == [b"before", b"after", b"later"]
     [aside] = left  # kept, with why, for operators
     assert aside["value"] == huge and aside["published_at"] is None and aside["failed_at"] is not None
@@ -338,10 +347,7 @@ async def test_a_record_whose_event_cannot_be_stored_is_dead_lettered_and_its_ba
 async def test_the_relay_publishes_committed_events_in_order_and_nothing_rolled_back(
     plumbing: Plumbing, stack: Stack
 ) -> None:
-    marker = unique("relay-")
-    # a topic of this test's own: test events must not reach the services' topics
-    topic = Topic(f"tests.relay.{marker}", 1, "marker", "relay test")
-    await ensure_topics(stack.kafka_bootstrap, [topic])
+    marker, topic = await own_topic(stack, "relay-")
     committed = Outbox(service="tests")
     for i in range(5):
         committed.emit(
@@ -369,21 +375,13 @@ async def test_the_relay_publishes_committed_events_in_order_and_nothing_rolled_
                 await insert_outbox(conn, rolled_back.records)
                 raise RuntimeError("abort")
 
-    producer = make_producer(stack.kafka_bootstrap, client_id="tests-relay")
-    await producer.start()
-    relay = OutboxRelay(dsn=plumbing.dsn, schema=plumbing.schema, producer=producer, idle_s=0.1)
-    task = asyncio.create_task(relay.run())
-    try:
+    async with relaying(plumbing, stack):
         records = await collect(
             stack.kafka_bootstrap,
             topic,
             until=lambda rs: sum(r.key == marker.encode() for r in rs) >= 5,
             timeout_s=30,
         )
-    finally:
-        relay.request_stop()
-        await asyncio.wait_for(task, 10)
-        await producer.stop()
     ours = [r for r in records if r.key == marker.encode()]
     assert [r.headers["ce_type"] for r in ours] == [f"test.n{i}" for i in range(5)]
     assert await plumbing.pool.fetchval("select count(*) from outbox where published_at is null") == 0
