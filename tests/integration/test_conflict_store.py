@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import pytest
@@ -13,6 +15,7 @@ import pytest
 from dealreg_conflict import store
 from dealreg_conflict.clock import Clock
 from dealreg_conflict.domain import Candidate
+from dealreg_conflict.matching import name_keys
 from dealreg_conflict.policies import ConflictConfig, Policies
 from dealreg_conflict.settings import ConflictSettings
 from dealreg_conflict.sweeper import Sweeper
@@ -165,6 +168,45 @@ async def test_a_batch_finds_for_each_registration_what_it_finds_alone_in_the_or
             alone = [(await store.get_active_candidates(conn, [new], now=utcnow()))[0] for new in news]
         assert together == alone
         assert [[c.partner_id for c in found] for found in together] == [["p-1", "p-4"], ["p-2", "p-5"], [], ["p-3"]]
+    finally:
+        await pool.close()
+
+
+def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", ()):
+        yield from _plan_nodes(child)
+
+
+async def test_the_shared_name_keys_are_read_once_for_all_candidates_not_once_per_candidate(
+    stack: Stack, schema: str
+) -> None:
+    """A customer many partners registered: each stored registration shares all of its name keys with a new one."""
+    pool = await _pool(stack, schema)
+    try:
+        async with pool.acquire() as conn:
+            for i in range(40):
+                await _stored(conn, f"p-{i}", "name:de:contoso pharma", None, "contoso pharma")
+            new = Candidate(
+                "n1", "p-new", "name:de:contoso pharma", frozenset({"analytics"}), "new", None, "contoso pharma", "DE"
+            )
+            [found] = await store.get_active_candidates(conn, [new], now=utcnow())
+            await conn.execute("set plan_cache_mode = force_generic_plan")  # as the service plans it
+            keys = sorted(name_keys("contoso pharma", "DE"))
+            [plan] = json.loads(
+                await conn.fetchval(
+                    "explain (analyze, format json) " + store._CANDIDATES_SQL,
+                    [new.customer_key],
+                    [],
+                    keys,
+                    utcnow(),
+                )
+            )
+        assert len(found) == 40
+        scans = [n for n in _plan_nodes(plan["Plan"]) if n.get("CTE Name") == "keyed"]
+        assert scans and all(n["Actual Loops"] == 1 for n in scans), [
+            (n["Node Type"], n["Actual Loops"]) for n in scans
+        ]
     finally:
         await pool.close()
 
