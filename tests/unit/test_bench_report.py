@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dealreg_devstack.bench.__main__ import parse_args, recorded_arguments, report
-from dealreg_devstack.bench.measure import write_json
+from dealreg_devstack.bench.measure import hop_latencies_ms, write_json
 
 
 def figures(**overrides: Any) -> dict[str, Any]:
@@ -86,3 +88,34 @@ def test_the_figures_of_a_run_given_a_json_path_can_be_written(tmp_path: Path) -
     written = json.loads(path.read_text())
     assert written["args"]["json"] == str(path)
     assert written["args"]["rate"] == 20.0
+
+
+def test_the_summary_breaks_the_latency_down_by_stage_and_says_how_busy_the_machine_was_meanwhile() -> None:
+    hops = {
+        "intake": {"p50": 210.0, "p95": 380.0, "p99": 500.0, "max": 600.0},
+        "vetting": {"p50": 90.0, "p95": 200.0, "p99": 260.0, "max": 300.0},
+        "conflict": {"p50": 180.0, "p95": 320.0, "p99": 410.0, "max": 450.0},
+    }
+    text = report(
+        figures(
+            fixed_rate_hops_ms=hops,
+            cpu_count=2,
+            cpu_fixed_rate={"machine": {"core_share": 1.97, "ms_per_registration": 12.31}},
+        )
+    ).splitlines()
+    lines = [line for line in text if "hop (to its output)" in line]
+    assert [line.split()[3] for line in lines] == ["intake", "vetting", "conflict"]
+    assert lines[0].endswith("210 / 380 / 500 ms") and lines[2].endswith("180 / 320 / 410 ms")
+    [busy] = [line for line in text if "the machine meanwhile" in line]
+    assert "98%" in busy and "12.31 ms" in busy
+
+
+def test_a_hop_is_timed_from_the_point_before_it_for_the_registrations_seen_at_every_point() -> None:
+    published = {"a": 0.0, "b": 1.0, "c": 2.0}
+    received = {"a": 0.1, "b": 1.3, "c": 2.2}
+    decided = {"a": 0.6, "b": 1.4}  # c was rejected before the decision: it is left out of every hop
+    hops = hop_latencies_ms(published, ("intake", received), ("conflict", decided))
+    assert hops["intake"]["max"] == pytest.approx(300.0)
+    assert hops["intake"]["p50"] == pytest.approx(300.0)  # of a and b: 100 and 300 ms
+    assert hops["conflict"]["max"] == pytest.approx(500.0) and hops["conflict"]["p50"] == pytest.approx(500.0)
+    assert hop_latencies_ms(published, ("intake", {})) == {"intake": {}}

@@ -23,7 +23,17 @@ from aiokafka.structs import ConsumerRecord
 
 from dealreg_devstack import kafka_local, postgres_local
 from dealreg_devstack.bench.ceilings import RELAY_PARTITIONS, database_ceiling, start_relay, stop_relay
-from dealreg_devstack.bench.measure import CpuClock, Run, Sampler, Watcher, cpu_figures, phase, settle, write_json
+from dealreg_devstack.bench.measure import (
+    CpuClock,
+    Run,
+    Sampler,
+    Watcher,
+    cpu_figures,
+    hop_latencies_ms,
+    phase,
+    settle,
+    write_json,
+)
 from dealreg_devstack.bench.workload import BENCH_ID, Submission, make_submissions, onboard_partners, relay_copies
 from dealreg_devstack.launcher import start_all, stop_all
 from dealreg_devstack.paths import state_dir
@@ -31,7 +41,12 @@ from dealreg_devstack.provision import SERVICES, provision
 from dealreg_devstack.sinks import CountingSmtpSink, WebhookSink
 from dealreg_devstack.stack import from_environment, local_stack_up, reset_local
 from dealreg_shared.kafka import make_producer
-from dealreg_shared.topics import REGISTRATION_STATUS, REGISTRATIONS_SUBMITTED
+from dealreg_shared.topics import (
+    REGISTRATION_STATUS,
+    REGISTRATIONS_RECEIVED,
+    REGISTRATIONS_SUBMITTED,
+    REGISTRATIONS_VETTED,
+)
 
 CONFIG_FILE = Path(__file__).with_name("bench.toml")
 BATCH = 100  # about the batch a stage applies at full speed (DEALREG_BATCH_MAX_RECORDS is the most)
@@ -55,6 +70,11 @@ def pipeline_finished(record: ConsumerRecord[Any, Any]) -> tuple[str, str] | Non
         reason = f":{data['reason_code']}" if data["status"] == "rejected" else ""
         return str(data["registration_id"]), f"{data['status']}{reason}"
     return None
+
+
+def passed(record: ConsumerRecord[Any, Any]) -> tuple[str, str] | None:
+    """A registration seen on a topic between the stages (received, vetted)."""
+    return str(json.loads(record.value)["registration_id"]), "passed"
 
 
 def relay_finished(record: ConsumerRecord[Any, Any]) -> tuple[str, str] | None:
@@ -98,6 +118,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         processes | ({"broker": broker} if broker else {}), trees={"postgres": database} if database else None
     )
     figures: dict[str, Any] = {"run": run_id, "when": datetime.now(UTC).isoformat(), "args": recorded_arguments(args)}
+    hop_watchers: list[Watcher] = []
     try:
         print(f"bench {run_id}: onboarding {args.partners} partners, signing {args.registrations} registrations ...")
         partners = await onboard_partners(stack, producer, args.partners, run_id)
@@ -178,6 +199,16 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         rate = args.rate or max(1.0, round(full.throughput() / 2))
         fixed = Run("fixed-rate")
         watch.runs.append(fixed)
+        # where a registration's time goes: when it leaves intake and vetting too (only in this phase: reading
+        # every record of two more topics would take the harness's CPU from the pipeline at full speed)
+        hops: dict[str, Run] = {}
+        for stage, topic in (("intake", REGISTRATIONS_RECEIVED), ("vetting", REGISTRATIONS_VETTED)):
+            hops[stage] = Run(stage, published=fixed.published)
+            hop_watch = Watcher(stack.kafka_bootstrap, topic.name, topic.partitions, passed)
+            hop_watch.runs.append(hops[stage])
+            await hop_watch.start()
+            hop_watchers.append(hop_watch)
+        cpu_fixed = cpu.read()
         await phase(
             producer,
             REGISTRATIONS_SUBMITTED.name,
@@ -186,6 +217,15 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             seconds=args.rate_seconds,
             rate=rate,
             label=f"pipeline: offered {rate:.0f}/s",
+        )
+        # how busy the machine was meanwhile: a stage applies smaller batches at a lower rate, each record costing
+        # more, so half the rate is not half the load
+        figures["cpu_fixed_rate"] = cpu_figures(cpu_fixed, cpu.read(), len(fixed.finished))
+        figures["fixed_rate_hops_ms"] = hop_latencies_ms(
+            fixed.published,
+            ("intake", hops["intake"].finished),
+            ("vetting", hops["vetting"].finished),
+            ("conflict", fixed.finished),
         )
         figures["fixed_rate_offered_per_s"] = rate
         figures["fixed_rate_published"] = len(fixed.published)
@@ -198,6 +238,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         figures["peak_rss_mb"] = {k: round(v, 1) for k, v in sampler.peak_rss_mb.items()}
         figures["pipeline_vs_relay"] = round(figures["pipeline_per_s"] / max(figures["relay_per_s"], 1e-9), 3)
     finally:
+        for hop_watch in hop_watchers:
+            await hop_watch.stop()
         await producer.stop()
         stop_all(services)
         await smtp.stop()
@@ -237,6 +279,13 @@ def report(f: dict[str, Any]) -> str:
             if lat
             else "   not measured: no registration was left for it (raise --registrations)"
         ),
+        *(
+            f"{'  of which the ' + stage + ' hop (to its output)':<48} "
+            f"{h['p50']:>6.0f} / {h['p95']:.0f} / {h['p99']:.0f} ms"
+            for stage, h in f.get("fixed_rate_hops_ms", {}).items()
+            if h
+        ),
+        *fixed_rate_machine_line(f),
         f"{'unfinished at the fixed rate':<48} {f['fixed_rate_unfinished']:>10}",
         f"{'idle again after the full-speed phase (all mail sent)':<48} "
         + (
@@ -269,6 +318,17 @@ def report(f: dict[str, Any]) -> str:
     lines.append("")
     lines.append("peak RSS: " + ", ".join(f"{k} {v:.0f} MB" for k, v in rss.items()) + "   (target < 150 MB each)")
     return "\n".join(lines)
+
+
+def fixed_rate_machine_line(f: dict[str, Any]) -> list[str]:
+    """How busy the whole machine was at the fixed rate, and what a registration cost it there."""
+    machine = f.get("cpu_fixed_rate", {}).get("machine")
+    if not machine or not f.get("cpu_count"):
+        return []
+    return [
+        f"{'  the machine meanwhile (its CPUs, a registration)':<48} "
+        f"{machine['core_share'] / f['cpu_count']:>10.0%}      {machine['ms_per_registration']:.2f} ms"
+    ]
 
 
 CPU_NAMES = {

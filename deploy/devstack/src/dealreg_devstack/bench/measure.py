@@ -48,12 +48,29 @@ class Run:
         return (len(times) * 8 // 10) / max(hi - lo, 1e-9)
 
     def latencies_ms(self) -> dict[str, float]:
-        lat = sorted((self.finished[i] - self.published[i]) * 1000 for i in self.finished if i in self.published)
-        if not lat:
-            return {}
-        return {
-            name: lat[min(len(lat) - 1, int(q * len(lat)))] for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
-        } | {"max": lat[-1]}
+        return quantiles_ms([self.finished[i] - self.published[i] for i in self.finished if i in self.published])
+
+
+def quantiles_ms(seconds: list[float]) -> dict[str, float]:
+    """p50, p95, p99 and the maximum of durations in seconds, in milliseconds ({} for none)."""
+    lat = sorted(s * 1000 for s in seconds)
+    if not lat:
+        return {}
+    return {
+        name: lat[min(len(lat) - 1, int(q * len(lat)))] for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+    } | {"max": lat[-1]}
+
+
+def hop_latencies_ms(published: dict[str, float], *passed: tuple[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Where the time went: for the registrations seen at every point, the quantiles of each hop, from publication
+    to the first point, from it to the second, ... (points in order, each a name and id -> when it was seen)."""
+    through = [i for i in published if all(i in seen for _, seen in passed)]
+    out: dict[str, dict[str, float]] = {}
+    before = published
+    for name, seen in passed:
+        out[name] = quantiles_ms([seen[i] - before[i] for i in through])
+        before = seen
+    return out
 
 
 class Watcher:
