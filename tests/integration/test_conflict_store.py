@@ -67,6 +67,14 @@ async def _seed(conn: asyncpg.Connection, count: int, *, protected_for: timedelt
     await conn.execute("analyze name_keys")
 
 
+async def _explain_candidates(
+    conn: asyncpg.Connection, options: str, customers: list[str], domains: list[str], keys: list[str]
+) -> list[asyncpg.Record]:
+    """The candidates statement's plan, as the service plans it (generic)."""
+    await conn.execute("set plan_cache_mode = force_generic_plan")
+    return await conn.fetch(f"explain {options} " + store._CANDIDATES_SQL, customers, domains, keys, utcnow())
+
+
 async def test_candidates_are_found_through_the_indexes_never_by_scanning_all_registrations(
     stack: Stack, schema: str
 ) -> None:
@@ -74,15 +82,14 @@ async def test_candidates_are_found_through_the_indexes_never_by_scanning_all_re
     try:
         async with pool.acquire() as conn:
             await _seed(conn, 20_000, protected_for=timedelta(days=30))
-            await conn.execute("set plan_cache_mode = force_generic_plan")  # as the service plans it
             plan = "\n".join(
                 r[0]
-                for r in await conn.fetch(
-                    "explain " + store._CANDIDATES_SQL,
+                for r in await _explain_candidates(
+                    conn,
+                    "",
                     ["name:de:contoso", "name:de:fabrikam"],
                     ["contoso.de", "fabrikam.de"],
                     ["DE:k:contoso", "DE:k:fabrikam"],
-                    utcnow(),
                 )
             )
         assert "Seq Scan" not in plan, plan
@@ -191,17 +198,10 @@ async def test_the_shared_name_keys_are_read_once_for_all_candidates_not_once_pe
                 "n1", "p-new", "name:de:contoso pharma", frozenset({"analytics"}), "new", None, "contoso pharma", "DE"
             )
             [found] = await store.get_active_candidates(conn, [new], now=utcnow())
-            await conn.execute("set plan_cache_mode = force_generic_plan")  # as the service plans it
-            keys = sorted(name_keys("contoso pharma", "DE"))
-            [plan] = json.loads(
-                await conn.fetchval(
-                    "explain (analyze, format json) " + store._CANDIDATES_SQL,
-                    [new.customer_key],
-                    [],
-                    keys,
-                    utcnow(),
-                )
+            [[text]] = await _explain_candidates(
+                conn, "(analyze, format json)", [new.customer_key], [], sorted(name_keys("contoso pharma", "DE"))
             )
+            [plan] = json.loads(text)
         assert len(found) == 40
         scans = [n for n in _plan_nodes(plan["Plan"]) if n.get("CTE Name") == "keyed"]
         assert scans and all(n["Actual Loops"] == 1 for n in scans), [

@@ -5,23 +5,14 @@ from __future__ import annotations
 import json
 import random
 
-from dealreg_devstack.bench.workload import Submission, make_submissions
-from dealreg_devstack.scenario import ScenarioPartner, new_partner
+from dealreg_devstack.bench.workload import Submission, bench_partner, make_submissions
+from dealreg_devstack.scenario import ScenarioPartner
 
 
 def _partners(count: int) -> list[ScenarioPartner]:
-    partners = []
-    for i in range(count):
-        p = new_partner(
-            company=f"Bench Partner {i}",
-            website=f"https://bench{i}.co.uk",
-            contact_name="Bench",
-            email=f"ops@bench{i}.co.uk",
-            country="GB",
-            webhook_url=None,
-        )
-        p.partner_id = f"partner-{i}"
-        partners.append(p)
+    partners = [bench_partner(i, "run0") for i in range(count)]
+    for i, p in enumerate(partners):
+        p.partner_id = f"partner-{i}"  # as approval names it
     return partners
 
 

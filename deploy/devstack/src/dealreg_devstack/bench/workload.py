@@ -34,19 +34,21 @@ class Submission:
     kind: str  # "clear", "conflict" or "invalid"
 
 
+def bench_partner(i: int, run: str) -> ScenarioPartner:
+    """The run's i-th partner, before it applies (no webhook: its mail is what the benchmark counts)."""
+    return new_partner(
+        company=f"Bench Partner {i} {run}",
+        website=f"https://bench{i}-{run}.co.uk",
+        contact_name="Bench",
+        email=f"ops@bench{i}-{run}.co.uk",
+        country="GB",
+        webhook_url=None,
+    )
+
+
 async def onboard_partners(stack: Stack, producer: AIOKafkaProducer, count: int, run: str) -> list[ScenarioPartner]:
     """Apply and approve `count` partners at once; wait until intake knows all of them."""
-    partners = [
-        new_partner(
-            company=f"Bench Partner {i} {run}",
-            website=f"https://bench{i}-{run}.co.uk",
-            contact_name="Bench",
-            email=f"ops@bench{i}-{run}.co.uk",
-            country="GB",
-            webhook_url=None,
-        )
-        for i in range(count)
-    ]
+    partners = [bench_partner(i, run) for i in range(count)]
     for p in partners:
         await apply(stack.kafka_bootstrap, p.application)
     wanted = {str(p.application.application_id) for p in partners}
