@@ -323,6 +323,28 @@ async def test_a_batch_applies_around_its_bad_records_in_order_and_each_event_on
     assert len(await outbox_rows(plumbing)) == len(rows)
 
 
+async def test_records_the_subscriber_skips_leave_no_inbox_row_and_the_rest_apply_in_order(plumbing: Plumbing) -> None:
+    calls: list[str] = []
+
+    async def handler(conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
+        calls.append(DecisionRefused.model_validate(incoming.event.data).subject_id)
+
+    events = [refused_event(name) for name in ("a", "skip-1", "b", "skip-2", "c")]
+    batch = [record_of(value, headers, offset=20 + i) for i, (headers, value) in enumerate(events)]
+
+    def skip(record: ConsumerRecord[Any, Any]) -> bool:
+        return record.offset in (21, 23)
+
+    await processor(plumbing).process_batch(batch, handler, skip=skip)
+    assert calls == ["a", "b", "c"]
+    assert await plumbing.pool.fetchval("select count(*) from inbox") == 3
+
+    calls.clear()  # a batch of skipped records only: nothing is applied or recorded
+    await processor(plumbing).process_batch([batch[1], batch[3]], handler, skip=skip)
+    assert calls == []
+    assert await plumbing.pool.fetchval("select count(*) from inbox") == 3
+
+
 async def test_a_record_whose_event_cannot_be_stored_is_dead_lettered_and_its_batch_goes_on(plumbing: Plumbing) -> None:
     async def handler(conn: Conn, incoming: Incoming, outbox: Outbox) -> None:
         subject = DecisionRefused.model_validate(incoming.event.data).subject_id

@@ -77,6 +77,9 @@ Handler = Callable[[Conn, Incoming, Outbox], Awaitable[None]]
 # whole run instead of a few per record). It must leave the database and the outboxes exactly as the Handler
 # applied to each record in turn would; when it fails, the run is applied again record by record with the Handler
 RunHandler = Callable[[Conn, Sequence[tuple[Incoming, Outbox]]], Awaitable[None]]
+# records a subscriber knows from their headers alone it has nothing to do with (a service's own answers on a topic
+# it reads for others'): no decoding, no inbox row, no transaction; a batch of nothing else costs no transaction
+Skip = Callable[[ConsumerRecord[Any, Any]], bool]
 
 
 @dataclass(frozen=True)
@@ -119,16 +122,25 @@ class RecordProcessor:
             await self._with_retry(lambda: self._dead_letter(record, reason), poison_ok=False)
 
     async def process_batch(
-        self, records: Sequence[ConsumerRecord[Any, Any]], handler: Handler, run_handler: RunHandler | None = None
+        self,
+        records: Sequence[ConsumerRecord[Any, Any]],
+        handler: Handler,
+        run_handler: RunHandler | None = None,
+        skip: Skip | None = None,
     ) -> None:
         """The fast path: consecutive records in one transaction (one commit, one fsync, few round trips).
 
         The first record that cannot be applied there (undecodable, failing) ends the run: what came before it is
         committed, it takes the one-record path (retries, dead letter), and the rest continue after it, so each
-        partition's order holds.
+        partition's order holds. Records `skip` names are passed over (counted as skipped).
         """
         for record in records:
             RECORDS_CONSUMED.labels(self.service, record.topic).inc()
+        if skip is not None:
+            kept = [record for record in records if not skip(record)]
+            if len(kept) < len(records):
+                RECORDS_PROCESSED.labels(self.service, records[0].topic, "skipped").inc(len(records) - len(kept))
+            records = kept
         start = 0
         while start < len(records):
             started = time.monotonic()

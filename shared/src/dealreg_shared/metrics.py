@@ -11,7 +11,8 @@ RECORDS_CONSUMED = Counter(
 )
 RECORDS_PROCESSED = Counter(
     "dealreg_records_processed",
-    "Records whose effect is durable, by outcome: applied, duplicate (already applied), dead_lettered",
+    "Records whose effect is durable, by outcome: applied, duplicate (already applied), dead_lettered, skipped "
+    "(nothing to do for this service, known from the headers)",
     ["service", "topic", "outcome"],
     registry=REGISTRY,
 )

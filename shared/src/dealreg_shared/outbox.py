@@ -45,11 +45,16 @@ class OutgoingRecord:
     dedupe_key: str | None = None
 
 
+def source_of(service: str) -> str:
+    """The `ce_source` of the events a service emits."""
+    return f"dealreg/{service}"
+
+
 class Outbox:
     """The events one unit of work emits; `insert_outbox` writes them in that unit's transaction."""
 
     def __init__(self, *, service: str, cause: CloudEvent | None = None) -> None:
-        self.source = f"dealreg/{service}"
+        self.source = source_of(service)
         self.cause = cause
         self.records: list[OutgoingRecord] = []
         self.events: list[CloudEvent] = []

@@ -16,7 +16,7 @@ from aiokafka import TopicPartition
 from faststream import FastStream
 from faststream.message import StreamMessage
 
-from dealreg_shared.consumer import Handler, RecordProcessor, RetryPolicy, RunHandler
+from dealreg_shared.consumer import Handler, RecordProcessor, RetryPolicy, RunHandler, Skip
 from dealreg_shared.db import Pool, create_pool, migrate, service_migrations
 from dealreg_shared.health import HealthServer
 from dealreg_shared.kafka import ACK_POLICY, make_broker, make_producer, poll_without_pause
@@ -68,16 +68,19 @@ class ServiceRuntime:
             raise RuntimeError("the service has not started")
         return self._pool
 
-    def subscribe(self, topic: Topic, handler: Handler, *, run_handler: RunHandler | None = None) -> None:
+    def subscribe(
+        self, topic: Topic, handler: Handler, *, run_handler: RunHandler | None = None, skip: Skip | None = None
+    ) -> None:
         """Consume `topic` in this service's group for it; each record goes through the RecordProcessor
-        (`run_handler`, when given, applies several fresh records at once, as `handler` would one by one)."""
+        (`run_handler`, when given, applies several fresh records at once, as `handler` would one by one; records
+        `skip` names, from their headers, are passed over)."""
 
         async def on_records(batch: Any) -> None:
             assert self._processor is not None
             records, consumer = batch
             if not isinstance(records, tuple):
                 records = (records,)
-            await self._processor.process_batch(records, handler, run_handler)
+            await self._processor.process_batch(records, handler, run_handler, skip)
             _observe_lag(self.service, consumer, records)
 
         on_records.__name__ = handler.__name__

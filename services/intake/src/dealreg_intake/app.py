@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faststream import FastStream
 
-from dealreg_intake.handlers import IntakeHandlers
+from dealreg_intake.handlers import IntakeHandlers, own_status
 from dealreg_intake.settings import IntakeConfig, IntakeSettings
 from dealreg_shared.config import load_section_or_exit
 from dealreg_shared.regions import parse_regions
@@ -25,6 +25,9 @@ def build_app(settings: IntakeSettings, config: IntakeConfig | None = None) -> F
     )
     runtime.subscribe(PARTNERS, handlers.on_partner_event)
     runtime.subscribe(
-        REGISTRATION_STATUS, handlers.on_registration_status, run_handler=handlers.on_registration_statuses
+        REGISTRATION_STATUS,
+        handlers.on_registration_status,
+        run_handler=handlers.on_registration_statuses,
+        skip=own_status,
     )
     return runtime.app()

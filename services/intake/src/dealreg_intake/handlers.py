@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 import structlog
+from aiokafka.structs import ConsumerRecord
 
 from dealreg_intake import store
 from dealreg_intake.domain import (
@@ -36,7 +38,7 @@ from dealreg_shared.contracts import (
 )
 from dealreg_shared.db import Conn
 from dealreg_shared.envelope import utcnow
-from dealreg_shared.outbox import Outbox
+from dealreg_shared.outbox import Outbox, source_of
 from dealreg_shared.statuses import emit_status
 from dealreg_shared.topics import REGISTRATIONS_RECEIVED
 
@@ -185,6 +187,18 @@ class IntakeHandlers:
         changes = [changed for incoming, _ in run if (changed := _later_stage_status(incoming)) is not None]
         if changes:
             await store.mark_registration_statuses(conn, changes)
+
+
+_OWN_STATUS = {
+    ("ce_type", EventType.REGISTRATION_STATUS_CHANGED.value.encode()),
+    ("ce_source", source_of("intake").encode()),
+}
+
+
+def own_status(record: ConsumerRecord[Any, Any]) -> bool:
+    """Intake's own answer on the status topic (half of what it reads there), known from its headers: nothing to
+    apply (see `_later_stage_status`), so the subscriber passes it over without an inbox row or a transaction."""
+    return _OWN_STATUS <= set(record.headers or ())
 
 
 def _later_stage_status(incoming: Incoming) -> store.StatusChange | None:
