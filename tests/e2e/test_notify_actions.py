@@ -14,6 +14,7 @@ import pytest
 from dealreg_devstack.scenario import new_partner
 from dealreg_notify.actions import sign, verify
 from dealreg_shared.contracts import EventType
+from dealreg_shared.outbox import TO_PUBLISH
 from dealreg_shared.partner import apply
 from dealreg_shared.topics import PARTNER_DECISIONS, REGISTRATION_DECISIONS, REGISTRATION_STATUS
 from tests.conftest import unique
@@ -65,9 +66,7 @@ async def decisions_published(pipeline: Pipeline, decisions: list[Tail], record_
     async def unrelayed() -> int:
         conn = await asyncpg.connect(pipeline.stack.admin_dealreg_dsn)
         try:
-            n: int = await conn.fetchval(
-                "select count(*) from notify.outbox where published_at is null and failed_at is null"
-            )
+            n: int = await conn.fetchval(f"select count(*) from notify.outbox where {TO_PUBLISH}")
             return n
         finally:
             await conn.close()

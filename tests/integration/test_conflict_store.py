@@ -47,6 +47,14 @@ async def _pool(stack: Stack, schema: str) -> Pool:
     return await create_pool(stack.admin_dealreg_dsn, schema=schema, max_size=3)
 
 
+@pytest.fixture
+async def pool(stack: Stack, schema: str) -> AsyncIterator[Pool]:
+    """A pool on the throwaway schema, closed after the test."""
+    pool = await _pool(stack, schema)
+    yield pool
+    await pool.close()
+
+
 async def _seed(conn: asyncpg.Connection, count: int, *, protected_for: timedelta, status: str = "approved") -> None:
     until = utcnow() + protected_for
     await conn.execute(
@@ -75,28 +83,22 @@ async def _explain_candidates(
     return await conn.fetch(f"explain {options} " + store._CANDIDATES_SQL, customers, domains, keys, utcnow())
 
 
-async def test_candidates_are_found_through_the_indexes_never_by_scanning_all_registrations(
-    stack: Stack, schema: str
-) -> None:
-    pool = await _pool(stack, schema)
-    try:
-        async with pool.acquire() as conn:
-            await _seed(conn, 20_000, protected_for=timedelta(days=30))
-            plan = "\n".join(
-                r[0]
-                for r in await _explain_candidates(
-                    conn,
-                    "",
-                    ["name:de:contoso", "name:de:fabrikam"],
-                    ["contoso.de", "fabrikam.de"],
-                    ["DE:k:contoso", "DE:k:fabrikam"],
-                )
+async def test_candidates_are_found_through_the_indexes_never_by_scanning_all_registrations(pool: Pool) -> None:
+    async with pool.acquire() as conn:
+        await _seed(conn, 20_000, protected_for=timedelta(days=30))
+        plan = "\n".join(
+            r[0]
+            for r in await _explain_candidates(
+                conn,
+                "",
+                ["name:de:contoso", "name:de:fabrikam"],
+                ["contoso.de", "fabrikam.de"],
+                ["DE:k:contoso", "DE:k:fabrikam"],
             )
-        assert "Seq Scan" not in plan, plan
-        for index in ("registrations_active_by_customer", "registrations_active_by_domain", "name_keys_pkey"):
-            assert index in plan, plan
-    finally:
-        await pool.close()
+        )
+    assert "Seq Scan" not in plan, plan
+    for index in ("registrations_active_by_customer", "registrations_active_by_domain", "name_keys_pkey"):
+        assert index in plan, plan
 
 
 async def _stored(
@@ -124,59 +126,43 @@ async def _stored(
     )
 
 
-async def test_a_similar_name_in_the_country_is_a_candidate_and_one_abroad_is_not(stack: Stack, schema: str) -> None:
-    pool = await _pool(stack, schema)
-    try:
-        async with pool.acquire() as conn, conn.transaction():
-            for country in ("DE", "AT"):
-                await _stored(conn, "p-a", f"name:{country}:contoso pharma", None, "contoso pharma", country)
-            new = Candidate(
-                str(uuid.uuid4()),
-                "p-b",
-                "name:de:contoso pharmaa",
-                frozenset({"analytics"}),
-                "new",
-                None,
-                "contoso pharmaa",
-                "DE",
-            )
-            [found] = await store.get_active_candidates(conn, [new], now=utcnow())
-        assert [(c.country, c.name) for c in found] == [("DE", "contoso pharma")]
-    finally:
-        await pool.close()
+async def test_a_similar_name_in_the_country_is_a_candidate_and_one_abroad_is_not(pool: Pool) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        for country in ("DE", "AT"):
+            await _stored(conn, "p-a", f"name:{country}:contoso pharma", None, "contoso pharma", country)
+        new = Candidate(
+            str(uuid.uuid4()),
+            "p-b",
+            "name:de:contoso pharmaa",
+            frozenset({"analytics"}),
+            "new",
+            None,
+            "contoso pharmaa",
+            "DE",
+        )
+        [found] = await store.get_active_candidates(conn, [new], now=utcnow())
+    assert [(c.country, c.name) for c in found] == [("DE", "contoso pharma")]
 
 
-async def test_a_batch_finds_for_each_registration_what_it_finds_alone_in_the_order_vetted(
-    stack: Stack, schema: str
-) -> None:
-    pool = await _pool(stack, schema)
-    try:
-        async with pool.acquire() as conn:
-            # one statement each, so each has its own vetted_at: the order candidates come in
-            await _stored(conn, "p-1", "contoso.de", "contoso.de", "contoso pharma")
-            await _stored(conn, "p-2", "name:de:fabrikam", None, "fabrikam textil")
-            await _stored(conn, "p-3", "northwind.de", "northwind.de", "northwind foods")
-            await _stored(conn, "p-4", "contoso.de", "contoso.de", "contoso analytics")
-            await _stored(conn, "p-5", "tailspin.de", "tailspin.de", "fabrikam textill")  # a typo of p-2's name
-            news = [
-                # by customer and domain (two), by a name one edit away (two), by nothing, by the domain alone
-                Candidate("n1", "p-9", "contoso.de", frozenset({"analytics"}), "new", "contoso.de", "contoso ag", "DE"),
-                Candidate(
-                    "n2", "p-9", "name:de:fabrikam", frozenset({"analytics"}), "new", None, "fabrikam textil", "DE"
-                ),
-                Candidate(
-                    "n3", "p-9", "litware.de", frozenset({"analytics"}), "new", "litware.de", "litware inc", "DE"
-                ),
-                Candidate(
-                    "n4", "p-9", "other-key", frozenset({"analytics"}), "new", "northwind.de", "wingtip toys", "DE"
-                ),
-            ]
-            together = await store.get_active_candidates(conn, news, now=utcnow())
-            alone = [(await store.get_active_candidates(conn, [new], now=utcnow()))[0] for new in news]
-        assert together == alone
-        assert [[c.partner_id for c in found] for found in together] == [["p-1", "p-4"], ["p-2", "p-5"], [], ["p-3"]]
-    finally:
-        await pool.close()
+async def test_a_batch_finds_for_each_registration_what_it_finds_alone_in_the_order_vetted(pool: Pool) -> None:
+    async with pool.acquire() as conn:
+        # one statement each, so each has its own vetted_at: the order candidates come in
+        await _stored(conn, "p-1", "contoso.de", "contoso.de", "contoso pharma")
+        await _stored(conn, "p-2", "name:de:fabrikam", None, "fabrikam textil")
+        await _stored(conn, "p-3", "northwind.de", "northwind.de", "northwind foods")
+        await _stored(conn, "p-4", "contoso.de", "contoso.de", "contoso analytics")
+        await _stored(conn, "p-5", "tailspin.de", "tailspin.de", "fabrikam textill")  # a typo of p-2's name
+        news = [
+            # by customer and domain (two), by a name one edit away (two), by nothing, by the domain alone
+            Candidate("n1", "p-9", "contoso.de", frozenset({"analytics"}), "new", "contoso.de", "contoso ag", "DE"),
+            Candidate("n2", "p-9", "name:de:fabrikam", frozenset({"analytics"}), "new", None, "fabrikam textil", "DE"),
+            Candidate("n3", "p-9", "litware.de", frozenset({"analytics"}), "new", "litware.de", "litware inc", "DE"),
+            Candidate("n4", "p-9", "other-key", frozenset({"analytics"}), "new", "northwind.de", "wingtip toys", "DE"),
+        ]
+        together = await store.get_active_candidates(conn, news, now=utcnow())
+        alone = [(await store.get_active_candidates(conn, [new], now=utcnow()))[0] for new in news]
+    assert together == alone
+    assert [[c.partner_id for c in found] for found in together] == [["p-1", "p-4"], ["p-2", "p-5"], [], ["p-3"]]
 
 
 def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -185,30 +171,22 @@ def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _plan_nodes(child)
 
 
-async def test_the_shared_name_keys_are_read_once_for_all_candidates_not_once_per_candidate(
-    stack: Stack, schema: str
-) -> None:
+async def test_the_shared_name_keys_are_read_once_for_all_candidates_not_once_per_candidate(pool: Pool) -> None:
     """A customer many partners registered: each stored registration shares all of its name keys with a new one."""
-    pool = await _pool(stack, schema)
-    try:
-        async with pool.acquire() as conn:
-            for i in range(40):
-                await _stored(conn, f"p-{i}", "name:de:contoso pharma", None, "contoso pharma")
-            new = Candidate(
-                "n1", "p-new", "name:de:contoso pharma", frozenset({"analytics"}), "new", None, "contoso pharma", "DE"
-            )
-            [found] = await store.get_active_candidates(conn, [new], now=utcnow())
-            [[text]] = await _explain_candidates(
-                conn, "(analyze, format json)", [new.customer_key], [], sorted(name_keys("contoso pharma", "DE"))
-            )
-            [plan] = json.loads(text)
-        assert len(found) == 40
-        scans = [n for n in _plan_nodes(plan["Plan"]) if n.get("CTE Name") == "keyed"]
-        assert scans and all(n["Actual Loops"] == 1 for n in scans), [
-            (n["Node Type"], n["Actual Loops"]) for n in scans
-        ]
-    finally:
-        await pool.close()
+    async with pool.acquire() as conn:
+        for i in range(40):
+            await _stored(conn, f"p-{i}", "name:de:contoso pharma", None, "contoso pharma")
+        new = Candidate(
+            "n1", "p-new", "name:de:contoso pharma", frozenset({"analytics"}), "new", None, "contoso pharma", "DE"
+        )
+        [found] = await store.get_active_candidates(conn, [new], now=utcnow())
+        [[text]] = await _explain_candidates(
+            conn, "(analyze, format json)", [new.customer_key], [], sorted(name_keys("contoso pharma", "DE"))
+        )
+        [plan] = json.loads(text)
+    assert len(found) == 40
+    scans = [n for n in _plan_nodes(plan["Plan"]) if n.get("CTE Name") == "keyed"]
+    assert scans and all(n["Actual Loops"] == 1 for n in scans), [(n["Node Type"], n["Actual Loops"]) for n in scans]
 
 
 async def test_blocking_keys_are_locked_once_each_until_the_transaction_ends_and_a_rival_waits(
@@ -264,26 +242,22 @@ async def test_two_sweepers_racing_expire_each_due_registration_exactly_once(sta
 
 
 async def test_a_sweep_with_the_clock_moved_past_the_notice_marks_expiring_and_escalates_overdue_reviews(
-    stack: Stack, schema: str
+    pool: Pool,
 ) -> None:
-    pool = await _pool(stack, schema)
-    try:
-        async with pool.acquire() as conn:
-            await _seed(conn, 5, protected_for=timedelta(days=10))
-            await conn.execute("update registrations set expiring_from = protected_until - interval '14 days'")
-            await conn.execute(
-                "update registrations set status = 'under_review', review_due_at = now() + interval '1 hour', "
-                "protected_until = null, expiring_from = null where partner_id in ('p-1', 'p-2')"
-            )
-            await conn.execute("update clock_offset set offset_s = 7200")
-        sweeper = Sweeper(
-            pool=lambda: pool,
-            service="conflict",
-            clock=Clock(controllable=True),
-            policies=Policies(ConflictConfig(), SETTINGS),
-            settings=SETTINGS,
+    async with pool.acquire() as conn:
+        await _seed(conn, 5, protected_for=timedelta(days=10))
+        await conn.execute("update registrations set expiring_from = protected_until - interval '14 days'")
+        await conn.execute(
+            "update registrations set status = 'under_review', review_due_at = now() + interval '1 hour', "
+            "protected_until = null, expiring_from = null where partner_id in ('p-1', 'p-2')"
         )
-        assert await sweeper.sweep() == {"expired": 0, "expiring": 3, "escalated": 2}
-        assert await sweeper.sweep() == {"expired": 0, "expiring": 0, "escalated": 0}
-    finally:
-        await pool.close()
+        await conn.execute("update clock_offset set offset_s = 7200")
+    sweeper = Sweeper(
+        pool=lambda: pool,
+        service="conflict",
+        clock=Clock(controllable=True),
+        policies=Policies(ConflictConfig(), SETTINGS),
+        settings=SETTINGS,
+    )
+    assert await sweeper.sweep() == {"expired": 0, "expiring": 3, "escalated": 2}
+    assert await sweeper.sweep() == {"expired": 0, "expiring": 0, "escalated": 0}

@@ -29,6 +29,7 @@ from dealreg_devstack.scenario import new_registration
 from dealreg_devstack.stack import from_environment, local_stack_up
 from dealreg_shared.contracts import EventType, PartnerApproved, PublicKey
 from dealreg_shared.kafka import make_producer, publish_event
+from dealreg_shared.outbox import TO_PUBLISH
 from dealreg_shared.partner import signed_submission
 from dealreg_shared.signing import SigningKey
 from dealreg_shared.topics import PARTNERS, REGISTRATION_STATUS, REGISTRATIONS_RECEIVED, REGISTRATIONS_SUBMITTED
@@ -221,9 +222,7 @@ async def run(count: int, partner_count: int) -> Figures:
         # intake is the only writer of its outbox here: drained means every event of the bench is on Kafka
         conn = await asyncpg.connect(stack.admin_dealreg_dsn)
         try:
-            relayed_at = await _drained_at(
-                conn, "select count(*) from intake.outbox where published_at is null and failed_at is null"
-            )
+            relayed_at = await _drained_at(conn, f"select count(*) from intake.outbox where {TO_PUBLISH}")
             wall = time.monotonic() - started
             cpu = cpu_seconds(intake.proc.pid)
             span = await conn.fetchrow(
