@@ -103,10 +103,11 @@ async def test_candidates_are_found_through_the_indexes_never_by_scanning_all_re
 
 async def _stored(
     conn: asyncpg.Connection, partner_id: str, customer_key: str, domain: str | None, name: str, country: str = "DE"
-) -> None:
+) -> uuid.UUID:
+    registration_id = uuid.uuid4()
     await store.insert_registration(
         conn,
-        registration_id=uuid.uuid4(),
+        registration_id=registration_id,
         partner_id=partner_id,
         customer_key=customer_key,
         registrable_domain=domain,
@@ -124,6 +125,7 @@ async def _stored(
         decided_by="test",
         data={},
     )
+    return registration_id
 
 
 async def test_a_similar_name_in_the_country_is_a_candidate_and_one_abroad_is_not(pool: Pool) -> None:
@@ -187,6 +189,18 @@ async def test_the_shared_name_keys_are_read_once_for_all_candidates_not_once_pe
     assert len(found) == 40
     scans = [n for n in _plan_nodes(plan["Plan"]) if n.get("CTE Name") == "keyed"]
     assert scans and all(n["Actual Loops"] == 1 for n in scans), [(n["Node Type"], n["Actual Loops"]) for n in scans]
+
+
+async def test_a_registration_leaving_the_active_statuses_loses_its_name_keys_and_a_namesake_keeps_its_own(
+    pool: Pool,
+) -> None:
+    async with pool.acquire() as conn:
+        kept = await _stored(conn, "p-1", "name:de:contoso pharma", None, "contoso pharma")
+        gone = await _stored(conn, "p-2", "name:de:contoso pharma", None, "contoso pharma")
+        assert await conn.fetchval("select count(*) from name_keys where registration_id = $1", gone) > 1
+        await store.mark_status(conn, gone, status="rejected", decided_at=utcnow(), reason_code="withdrawn")
+        rows = await conn.fetch("select key, registration_id from name_keys")
+    assert {(r["key"], r["registration_id"]) for r in rows} == {(k, kept) for k in name_keys("contoso pharma", "DE")}
 
 
 async def test_blocking_keys_are_locked_once_each_until_the_transaction_ends_and_a_rival_waits(

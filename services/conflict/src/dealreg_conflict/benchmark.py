@@ -114,14 +114,12 @@ async def seed(dsn: str, active: int, vocab: list[str]) -> tuple[str, float]:
             await admin.execute(f"drop index {schema}.{index['indexname']}")
         # keys are loaded without their indexes and get them back after: the same table, built in bulk
         await admin.execute("alter table name_keys drop constraint name_keys_pkey")
-        await admin.execute("drop index name_keys_by_registration")
         until = utcnow().replace(year=utcnow().year + 5)
         await admin.execute(SEED_SQL, active, vocab, COUNTRIES, until, GENERIC)
         await admin.execute(KEYS_SQL)
         for index in indexes:
             await admin.execute(index["indexdef"])
         await admin.execute("alter table name_keys add primary key (key, registration_id)")
-        await admin.execute("create index name_keys_by_registration on name_keys (registration_id)")
         await admin.execute("analyze registrations")
         await admin.execute("analyze name_keys")
         for row in await admin.fetch(KEYS_CHECK_SQL):

@@ -207,10 +207,12 @@ async def mark_status(
     expiring_from: datetime | None = None,
     extended_days: int | None = None,
 ) -> None:
-    await conn.execute(
+    registration_id = UUID(str(registration_id))
+    named = await conn.fetchrow(
         "update registrations set status = $2, reason_code = $3, protected_until = $4, expiring_from = $5, "
-        "decided_at = $6, extended_days = coalesce($7, extended_days) where registration_id = $1",
-        UUID(str(registration_id)),
+        "decided_at = $6, extended_days = coalesce($7, extended_days) where registration_id = $1 "
+        "returning name_norm, country",
+        registration_id,
         status,
         reason_code,
         protected_until,
@@ -218,8 +220,19 @@ async def mark_status(
         decided_at,
         extended_days,
     )
-    if status not in ACTIVE:  # a rejected or expired registration is nobody's match any more
-        await conn.execute("delete from name_keys where registration_id = $1", UUID(str(registration_id)))
+    if named is not None and status not in ACTIVE:  # a rejected or expired registration is nobody's match any more
+        await delete_name_keys(conn, registration_id, name_norm=named["name_norm"], country=named["country"])
+
+
+async def delete_name_keys(conn: Conn, registration_id: UUID, *, name_norm: str, country: str) -> None:
+    """A registration's name keys, found through the keys' own index: they are the keys of its stored name and
+    country (`insert_registrations` wrote exactly those). An index by registration would cost every decision a
+    second index entry a key, about twenty a registration, for the few that later leave the active statuses."""
+    await conn.execute(
+        "delete from name_keys where key = any($2::text[]) and registration_id = $1",
+        registration_id,
+        sorted(name_keys(name_norm, country)),
+    )
 
 
 async def insert_opportunity(conn: Conn, *, opportunity_id: UUID, registration_id: UUID, customer_key: str) -> bool:
