@@ -17,6 +17,7 @@ from dealreg_devstack.procs import wait_until
 from dealreg_devstack.provision import Stack
 from dealreg_devstack.sinks import SmtpSink, WebhookSink
 from dealreg_notify import store, store_delivery
+from dealreg_notify.app import DB_SETTINGS
 from dealreg_notify.channels import SmtpConnections, build_email
 from dealreg_notify.delivery import RUNS_IN_A_ROW, Deliverer, SentMarks
 from dealreg_notify.digest import Digester
@@ -58,7 +59,7 @@ class Desk:
     @asynccontextmanager
     async def deliverers(self, count: int = 1, **overrides: Any) -> AsyncIterator[None]:
         """`count` replicas, each with its own pool, as separate processes would have."""
-        pools = [await create_pool(self.stack.admin_dealreg_dsn, schema=self.schema) for _ in range(count)]
+        pools = [await self.service_pool() for _ in range(count)]
         settings = self.settings(**overrides)
         tasks = [
             asyncio.create_task(Deliverer(pool=p, settings=settings, directory=Directory({}, {})).run()) for p in pools
@@ -71,6 +72,12 @@ class Desk:
             await asyncio.gather(*tasks, return_exceptions=True)
             for p in pools:
                 await p.close()
+
+    async def service_pool(self, max_size: int = 5) -> asyncpg.Pool:
+        """A pool on this schema with the service's own connection settings."""
+        return await create_pool(
+            self.stack.admin_dealreg_dsn, schema=self.schema, max_size=max_size, server_settings=DB_SETTINGS
+        )
 
     async def statuses(self) -> dict[int, str]:
         return {r["id"]: r["status"] for r in await self.pool.fetch("select id, status from notifications")}
@@ -397,3 +404,43 @@ async def test_claims_follow_the_addresses_waiting_even_on_statistics_taken_with
     # index descents for each address and each row leased or marked (60 at most here): a few hundred buffers to a
     # thousand; reading the backlog (before: the claim read 1.8 million for a fifth of it) takes tens of thousands
     assert max(costs.values()) < 2000, costs
+
+
+async def _buffers_prepared(conn: asyncpg.Connection, sql: str, *args: Any) -> int:
+    """Shared buffers a statement this connection prepared touches when run again as prepared (then rolled back)."""
+    name = await conn.fetchval("select name from pg_prepared_statements where statement = $1", sql)
+    assert name is not None, "the connection never prepared this statement"
+    # EXECUTE takes no bind parameters: its arguments are literals, cast to the statement's own parameter types
+    literals = ", ".join(f"'{{{','.join(map(str, a))}}}'" if isinstance(a, list) else f"'{a}'" for a in args)
+    return await _buffers(conn, f"execute {name}({literals})")
+
+
+async def test_marks_and_claims_prepared_while_the_table_was_small_go_by_index_once_it_has_grown(desk: Desk) -> None:
+    """A connection lives for hours and keeps what it prepared. Prepared while `notifications` held a few rows (a
+    fresh deployment; every benchmark run), marking and claiming must not go on reading the whole table once it holds
+    thousands, until Postgres happens to analyze it."""
+    address = f"{unique('m')}@vendor.example"
+    await desk.pool.execute("alter table notifications set (autovacuum_enabled = false)")  # no analyze meanwhile
+    pool = await desk.service_pool(max_size=1)  # one connection: the one that prepared them
+    try:
+        for seq in range(8):  # past the five custom plans after which Postgres may keep a generic one
+            await desk.record([mail(address, seq)])
+            [row] = await store_delivery.claim_due(pool, limit=1, lease_s=30)
+            sent = store_delivery.Sent(row["id"], row["attempts"], row["lease_token"])
+            assert await store_delivery.mark_sent(pool, [sent]) == {row["id"]}
+        others = [f"{unique('m')}@vendor.example" for _ in range(4)]
+        events = [store.Recorded(unique("e-"), "t", [mail(a, seq) for a in others]) for seq in range(10000)]
+        async with desk.pool.acquire() as conn:
+            await store.insert_notifications(conn, events)
+        claimed = await store_delivery.claim_due(desk.pool, limit=1, lease_s=60, run=20)
+        ids, tokens = [r["id"] for r in claimed], [r["lease_token"] for r in claimed]
+        async with pool.acquire() as conn:
+            costs = {
+                "sent": await _buffers_prepared(conn, store_delivery._MARK_SENT_SQL, ids, tokens, [1] * len(ids)),
+                "claim": await _buffers_prepared(conn, store_delivery._CLAIM_SQL, 1, 30.0, 1),
+            }
+    finally:
+        await pool.close()
+    # index descents for the 20 rows marked and the address claimed: tens to a few hundred buffers (331 and 52 when
+    # written); a plan that reads the table (its 40,000 rows) touches thousands (2,193 and 3,858 when written)
+    assert max(costs.values()) < 1000, costs
