@@ -226,7 +226,8 @@ async def mark_status(
 
 async def delete_name_keys(conn: Conn, registration_id: UUID, *, name_norm: str, country: str) -> None:
     """A registration's name keys, found through the keys' own index: they are the keys of its stored name and
-    country (`insert_registrations` wrote exactly those). An index by registration would cost every decision a
+    country (`insert_registrations` wrote exactly those; a change to `matching.name_keys` re-keys the stored
+    registrations in a migration, as the lookups need anyway). An index by registration would cost every decision a
     second index entry for each of its 16 or so keys, for the few that later leave the active statuses."""
     await conn.execute(
         "delete from name_keys where key = any($2::text[]) and registration_id = $1",
