@@ -50,8 +50,9 @@ log = structlog.get_logger(__name__)
 # and grow by thousands a minute, and a connection keeps the plans it prepared. Planned while `notifications` held a
 # few rows, marking mail sent settled on a sequential scan (the cheapest plan on a few pages) and went on reading the
 # whole table at every call until autovacuum first analyzed it: 35 ms a call at 25,000 rows, a core of Postgres while
-# a burst's mail went out. Every statement of notify's finds its rows through an index, so this changes no plan on a
-# grown table; custom plans (planned anew each call) fixed it too, but cost 60% more Postgres time a notification.
+# a burst's mail went out. Notify's statements are meant to find their rows through an index (tests count the buffers
+# that claims and marks touch); custom plans (planned anew each call) fixed it too, at 60% more Postgres time a
+# notification in `bench_notify`.
 DB_SETTINGS = {"enable_seqscan": "off"}
 
 
