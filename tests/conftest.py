@@ -10,8 +10,10 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import ExitStack
+from typing import Any
 
 import pytest
+from aiokafka.structs import ConsumerRecord
 
 from dealreg_devstack import kafka_local, postgres_local
 from dealreg_devstack.provision import Stack
@@ -64,3 +66,28 @@ async def stack() -> AsyncIterator[Stack]:
 def unique(prefix: str) -> str:
     """Ids and domains no other test uses, so tests never clean up after each other."""
     return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def consumer_record(
+    topic: str,
+    value: bytes,
+    headers: list[tuple[str, bytes]],
+    *,
+    offset: int = 0,
+    partition: int = 0,
+    key: bytes | None = b"k",
+) -> ConsumerRecord[Any, Any]:
+    """A record as the Kafka client hands it to a subscriber."""
+    return ConsumerRecord(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key or b""),
+        serialized_value_size=len(value),
+        headers=headers,
+    )

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from aiokafka.structs import ConsumerRecord
 
 from dealreg_devstack.provision import Stack
 from dealreg_devstack.scenario import new_registration
@@ -34,7 +33,7 @@ from dealreg_shared.partner import signed_submission
 from dealreg_shared.regions import parse_regions
 from dealreg_shared.signing import SigningKey
 from dealreg_shared.topics import PARTNERS, REGISTRATION_STATUS, REGISTRATIONS_RECEIVED, REGISTRATIONS_SUBMITTED
-from tests.conftest import unique
+from tests.conftest import consumer_record, unique
 
 CONFIG = IntakeConfig(
     default_limits=TierLimits(submissions_per_minute=6000, burst=1000, max_active_registrations=1000),
@@ -62,9 +61,7 @@ class Intake:
             REGISTRATION_STATUS.name: self.handlers.on_registration_status,
         }[topic]
         offset = next(_offsets)
-        record: ConsumerRecord[Any, Any] = ConsumerRecord(
-            topic, offset % 6, offset, 0, 0, b"k", value, None, 1, len(value), headers
-        )
+        record = consumer_record(topic, value, headers, offset=offset, partition=offset % 6)
         await self.replicas[replica].process(record, handler)
 
     async def publish(self, topic: str, type: str, data: Any) -> None:

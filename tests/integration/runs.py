@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel
 
 from dealreg_devstack.provision import Stack
@@ -24,7 +23,7 @@ from dealreg_shared.db import Conn, create_pool, migrate, service_migrations
 from dealreg_shared.envelope import decode_event, new_event
 from dealreg_shared.outbox import Outbox
 from dealreg_shared.topics import Topic
-from tests.conftest import unique
+from tests.conftest import consumer_record, unique
 
 # what differs between two applications of the same records: when, and the ids of what is new
 _VOLATILE_HEADERS = {"ce_id", "ce_time"}
@@ -32,7 +31,7 @@ _VOLATILE_HEADERS = {"ce_id", "ce_time"}
 
 def record(topic: Topic, type: str, data: BaseModel | dict[str, Any], *, offset: int, key: bytes = b"k") -> Any:
     event, value = new_event(type=type, source="tests", data=data)
-    return ConsumerRecord(topic.name, 0, offset, 0, 0, key, value, None, len(key), len(value), event.headers())
+    return consumer_record(topic.name, value, event.headers(), offset=offset, key=key)
 
 
 def incoming_of(topic: Topic, type: str, data: BaseModel | dict[str, Any]) -> tuple[Any, Incoming]:

@@ -26,7 +26,7 @@ from dealreg_shared.envelope import new_event, utcnow
 from dealreg_shared.kafka import ensure_topics, make_producer
 from dealreg_shared.outbox import Outbox, OutboxRelay, OutgoingRecord, insert_outbox
 from dealreg_shared.topics import REGISTRATION_DECISIONS, REGISTRATION_STATUS, Topic
-from tests.conftest import unique
+from tests.conftest import consumer_record, unique
 
 pytestmark = pytest.mark.integration
 
@@ -53,19 +53,7 @@ async def plumbing(stack: Stack) -> AsyncIterator[Plumbing]:
 
 
 def record_of(value: bytes, headers: list[tuple[str, bytes]], *, offset: int = 7) -> ConsumerRecord[Any, Any]:
-    return ConsumerRecord(
-        topic=REGISTRATION_DECISIONS.name,
-        partition=0,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=b"k",
-        value=value,
-        checksum=None,
-        serialized_key_size=1,
-        serialized_value_size=len(value),
-        headers=headers,
-    )
+    return consumer_record(REGISTRATION_DECISIONS.name, value, headers, offset=offset)
 
 
 def refused_event(subject: str) -> tuple[list[tuple[str, bytes]], bytes]:

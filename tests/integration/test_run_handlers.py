@@ -12,7 +12,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka.structs import ConsumerRecord
 
 from dealreg_conflict.app import Decider
 from dealreg_conflict.clock import Clock
@@ -41,6 +40,7 @@ from dealreg_shared.topics import (
     REGISTRATIONS_VETTED,
 )
 from dealreg_vetting.registrations import Eligibility
+from tests.conftest import consumer_record
 from tests.integration.runs import Watched, both_ways, incoming_of, record, service_schema
 from tests.integration.test_vetting_subscribers import FLAGGING, received
 
@@ -199,7 +199,7 @@ def signed(registration: RegistrationSubmitted | dict[str, Any], key: SigningKey
         headers = event.headers()
     else:
         _, value, headers = signed_submission(registration, key)
-    return ConsumerRecord(REGISTRATIONS_SUBMITTED.name, 0, offset, 0, 0, b"k", value, None, 1, len(value), headers)
+    return consumer_record(REGISTRATIONS_SUBMITTED.name, value, headers, offset=offset)
 
 
 async def test_intake_admits_a_run_of_submissions_as_it_admits_them_one_by_one(stack: Stack) -> None:

@@ -14,7 +14,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel
 
 from dealreg_devstack.provision import Stack
@@ -28,7 +27,7 @@ from dealreg_shared.topics import PARTNER_APPLICATIONS, PARTNER_DECISIONS, REGIS
 from dealreg_vetting.applications import Onboarding
 from dealreg_vetting.config import VettingConfig
 from dealreg_vetting.registrations import Eligibility
-from tests.conftest import unique
+from tests.conftest import consumer_record, unique
 
 pytestmark = pytest.mark.integration
 
@@ -51,19 +50,7 @@ async def deliver(
     pool: asyncpg.Pool, topic: Topic, type: str, data: BaseModel | dict[str, Any], handler: Handler
 ) -> None:
     event, value = new_event(type=type, source="tests", data=data)
-    record: ConsumerRecord[Any, Any] = ConsumerRecord(
-        topic=topic.name,
-        partition=0,
-        offset=0,
-        timestamp=0,
-        timestamp_type=0,
-        key=b"k",
-        value=value,
-        checksum=None,
-        serialized_key_size=1,
-        serialized_value_size=len(value),
-        headers=event.headers(),
-    )
+    record = consumer_record(topic.name, value, event.headers())
     processor = RecordProcessor(pool=pool, service="vetting", retry=RetryPolicy(2, 0.001, 0.01), max_bytes=100_000)
     await processor.process(record, handler)
 

@@ -11,6 +11,7 @@ from dealreg_intake.handlers import own_status
 from dealreg_shared.contracts import Status
 from dealreg_shared.outbox import Outbox, OutgoingRecord
 from dealreg_shared.statuses import emit_status
+from tests.conftest import consumer_record
 
 
 def _status_from(service: str, stage: Any, status: Status) -> OutgoingRecord:
@@ -21,19 +22,7 @@ def _status_from(service: str, stage: Any, status: Status) -> OutgoingRecord:
 
 
 def _consumed(record: OutgoingRecord) -> ConsumerRecord[Any, Any]:
-    return ConsumerRecord(
-        topic=record.topic,
-        partition=0,
-        offset=1,
-        timestamp=0,
-        timestamp_type=0,
-        key=record.key,
-        value=record.value,
-        checksum=None,
-        serialized_key_size=len(record.key or b""),
-        serialized_value_size=len(record.value),
-        headers=record.headers,
-    )
+    return consumer_record(record.topic, record.value, record.headers, offset=1, key=record.key)
 
 
 def test_intakes_own_answers_are_passed_over() -> None:
