@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +25,7 @@ from dealreg_notify.domain import Notification
 from dealreg_notify.settings import NotifySettings
 from dealreg_shared.db import create_pool, migrate, service_migrations
 from tests.conftest import unique
+from tests.integration.plans import buffers, buffers_prepared
 
 pytestmark = pytest.mark.integration
 
@@ -366,18 +366,6 @@ async def test_mail_goes_over_a_few_kept_sessions_and_a_dropped_one_is_replaced(
         smtp.close()
 
 
-async def _buffers(conn: asyncpg.Connection, sql: str, *args: Any) -> int:
-    """Shared buffers a statement touches (run, then rolled back): the work its plan does, whatever the machine."""
-    transaction = conn.transaction()
-    await transaction.start()
-    try:
-        await conn.execute("set local statement_timeout = '60s'")  # a plan that reads everything: minutes
-        [plan] = json.loads(await conn.fetchval("explain (analyze, buffers, format json) " + sql, *args))
-    finally:
-        await transaction.rollback()
-    return int(plan["Plan"]["Shared Hit Blocks"]) + int(plan["Plan"]["Shared Read Blocks"])
-
-
 async def test_claims_follow_the_addresses_waiting_even_on_statistics_taken_with_nothing_pending(desk: Desk) -> None:
     """Postgres plans from statistics gathered now and then: taken when nothing was pending (all mail sent after a
     burst), they say 'about one row' until the next analyze, whatever the backlog has become. Claiming and marking
@@ -396,23 +384,14 @@ async def test_claims_follow_the_addresses_waiting_even_on_statistics_taken_with
         assert len({r["address"] for r in claimed}) == 2 and len(claimed) == 40
         ids, tokens = [r["id"] for r in claimed], [r["lease_token"] for r in claimed]
         costs = {
-            "claim": await _buffers(conn, store_delivery._CLAIM_SQL, 32, 60.0, 20),
-            "next run": await _buffers(conn, store_delivery._NEXT_RUN_SQL, "email", addresses[0], 60.0, 20),
-            "sent": await _buffers(conn, store_delivery._MARK_SENT_SQL, ids, tokens, [1] * len(ids)),
-            "release": await _buffers(conn, store_delivery._RELEASE_SQL, ids, tokens),
+            "claim": await buffers(conn, store_delivery._CLAIM_SQL, 32, 60.0, 20),
+            "next run": await buffers(conn, store_delivery._NEXT_RUN_SQL, "email", addresses[0], 60.0, 20),
+            "sent": await buffers(conn, store_delivery._MARK_SENT_SQL, ids, tokens, [1] * len(ids)),
+            "release": await buffers(conn, store_delivery._RELEASE_SQL, ids, tokens),
         }
     # index descents for each address and each row leased or marked (60 at most here): a few hundred buffers to a
     # thousand; reading the backlog (before: the claim read 1.8 million for a fifth of it) takes tens of thousands
     assert max(costs.values()) < 2000, costs
-
-
-async def _buffers_prepared(conn: asyncpg.Connection, sql: str, *args: Any) -> int:
-    """Shared buffers a statement this connection prepared touches when run again as prepared (then rolled back)."""
-    name = await conn.fetchval("select name from pg_prepared_statements where statement = $1", sql)
-    assert name is not None, "the connection never prepared this statement"
-    # EXECUTE takes no bind parameters: its arguments are literals, cast to the statement's own parameter types
-    literals = ", ".join(f"'{{{','.join(map(str, a))}}}'" if isinstance(a, list) else f"'{a}'" for a in args)
-    return await _buffers(conn, f"execute {name}({literals})")
 
 
 async def test_marks_and_claims_prepared_while_the_table_was_small_go_by_index_once_it_has_grown(desk: Desk) -> None:
@@ -436,8 +415,8 @@ async def test_marks_and_claims_prepared_while_the_table_was_small_go_by_index_o
         ids, tokens = [r["id"] for r in claimed], [r["lease_token"] for r in claimed]
         async with pool.acquire() as conn:
             costs = {
-                "sent": await _buffers_prepared(conn, store_delivery._MARK_SENT_SQL, ids, tokens, [1] * len(ids)),
-                "claim": await _buffers_prepared(conn, store_delivery._CLAIM_SQL, 1, 30.0, 1),
+                "sent": await buffers_prepared(conn, store_delivery._MARK_SENT_SQL, ids, tokens, [1] * len(ids)),
+                "claim": await buffers_prepared(conn, store_delivery._CLAIM_SQL, 1, 30.0, 1),
             }
     finally:
         await pool.close()
