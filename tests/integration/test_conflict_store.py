@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 import pytest
 
 from dealreg_conflict import store
+from dealreg_conflict.app import DB_SETTINGS
 from dealreg_conflict.clock import Clock
 from dealreg_conflict.domain import Candidate
 from dealreg_conflict.matching import name_keys
@@ -23,6 +23,7 @@ from dealreg_devstack.provision import Stack
 from dealreg_shared.db import Pool, create_pool, migrate, service_migrations
 from dealreg_shared.envelope import utcnow
 from tests.conftest import unique
+from tests.integration.plans import buffers_prepared, plan_nodes
 
 pytestmark = pytest.mark.integration
 
@@ -43,8 +44,9 @@ async def schema(stack: Stack) -> AsyncIterator[str]:
     await admin.close()
 
 
-async def _pool(stack: Stack, schema: str) -> Pool:
-    return await create_pool(stack.admin_dealreg_dsn, schema=schema, max_size=3)
+async def _pool(stack: Stack, schema: str, max_size: int = 3) -> Pool:
+    """Connections as the service has them: its Postgres settings on each."""
+    return await create_pool(stack.admin_dealreg_dsn, schema=schema, max_size=max_size, server_settings=DB_SETTINGS)
 
 
 @pytest.fixture
@@ -55,7 +57,9 @@ async def pool(stack: Stack, schema: str) -> AsyncIterator[Pool]:
     await pool.close()
 
 
-async def _seed(conn: asyncpg.Connection, count: int, *, protected_for: timedelta, status: str = "approved") -> None:
+async def _seed(
+    conn: asyncpg.Connection, count: int, *, protected_for: timedelta, status: str = "approved", analyze: bool = True
+) -> None:
     until = utcnow() + protected_for
     await conn.execute(
         "insert into registrations (registration_id, partner_id, customer_key, registrable_domain, company_name, "
@@ -71,8 +75,9 @@ async def _seed(conn: asyncpg.Connection, count: int, *, protected_for: timedelt
         "insert into name_keys (key, registration_id) "
         "select 'DE:k:' || replace(name_norm, ' ', ''), registration_id from registrations on conflict do nothing"
     )
-    await conn.execute("analyze registrations")
-    await conn.execute("analyze name_keys")
+    if analyze:
+        await conn.execute("analyze registrations")
+        await conn.execute("analyze name_keys")
 
 
 async def _explain_candidates(
@@ -99,6 +104,30 @@ async def test_candidates_are_found_through_the_indexes_never_by_scanning_all_re
     assert "Seq Scan" not in plan, plan
     for index in ("registrations_active_by_customer", "registrations_active_by_domain", "name_keys_pkey"):
         assert index in plan, plan
+
+
+async def test_asking_which_were_decided_before_goes_by_index_on_a_plan_made_while_registrations_were_few(
+    stack: Stack, schema: str
+) -> None:
+    """A connection keeps the generic plans it made, from when `registrations` held a few rows (a fresh deployment;
+    every benchmark run), until Postgres happens to analyze the table. Asking which of a batch's registrations were
+    decided before must not go on reading the whole table once it holds thousands."""
+    pool = await _pool(stack, schema, max_size=1)  # one connection: the one that prepared it
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute("alter table registrations set (autovacuum_enabled = false)")  # no analyze meanwhile
+            await _stored(conn, "p-1", "contoso.de", "contoso.de", "contoso ag")
+            for _ in range(8):  # past the five custom plans, were Postgres not told to keep a generic one
+                await store.existing_registrations(conn, [uuid.uuid4()])
+            await _seed(conn, 20_000, protected_for=timedelta(days=30), analyze=False)
+            cost = await buffers_prepared(conn, store._EXISTING_SQL, [uuid.uuid4() for _ in range(100)])
+            pages = await conn.fetchval("select pg_relation_size('registrations') / 8192")
+    finally:
+        await pool.close()
+    # a hundred descents of the primary key: 203 buffers when written; a plan that reads the table touches every
+    # page of its 20,000 rows (508)
+    assert pages > 500
+    assert cost < 350, (cost, pages)
 
 
 async def _stored(
@@ -167,12 +196,6 @@ async def test_a_batch_finds_for_each_registration_what_it_finds_alone_in_the_or
     assert [[c.partner_id for c in found] for found in together] == [["p-1", "p-4"], ["p-2", "p-5"], [], ["p-3"]]
 
 
-def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield node
-    for child in node.get("Plans", ()):
-        yield from _plan_nodes(child)
-
-
 async def test_the_shared_name_keys_are_read_once_for_all_candidates_not_once_per_candidate(pool: Pool) -> None:
     """A customer many partners registered: each stored registration shares all of its name keys with a new one."""
     async with pool.acquire() as conn:
@@ -187,7 +210,7 @@ async def test_the_shared_name_keys_are_read_once_for_all_candidates_not_once_pe
         )
         [plan] = json.loads(text)
     assert len(found) == 40
-    scans = [n for n in _plan_nodes(plan["Plan"]) if n.get("CTE Name") == "keyed"]
+    scans = [n for n in plan_nodes(plan["Plan"]) if n.get("CTE Name") == "keyed"]
     assert scans and all(n["Actual Loops"] == 1 for n in scans), [(n["Node Type"], n["Actual Loops"]) for n in scans]
 
 

@@ -113,11 +113,12 @@ async def get_active_territories(conn: Conn, *, product_lines: list[str], now: d
     ]
 
 
+_EXISTING_SQL = "select registration_id from registrations where registration_id = any($1::uuid[])"
+
+
 async def existing_registrations(conn: Conn, registration_ids: list[UUID]) -> set[UUID]:
     """Which of these registrations are here already (decided before)."""
-    rows = await conn.fetch(
-        "select registration_id from registrations where registration_id = any($1::uuid[])", registration_ids
-    )
+    rows = await conn.fetch(_EXISTING_SQL, registration_ids)
     return {r["registration_id"] for r in rows}
 
 
