@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from itertools import chain
 from types import MethodType
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.subscriber.usecase import BatchSubscriber
@@ -24,9 +24,10 @@ from dealreg_shared.topics import Topic
 
 log = structlog.get_logger(__name__)
 
-# commit only after the handler returned: the work (inbox + state + outbox) is durable by then; an error that
-# escapes the handler rewinds the partition so the record is read again
-ACK_POLICY = AckPolicy.NACK_ON_ERROR
+# dealreg acknowledges batches itself (`DeferredCommits`, `rewind`): FastStream commits nothing
+ACK_POLICY = AckPolicy.MANUAL
+# how long an applied batch's offsets may wait to be committed with the batches after it
+COMMIT_INTERVAL_S = 0.25
 
 
 def make_broker(bootstrap: str, *, client_id: str) -> KafkaBroker:
@@ -66,6 +67,76 @@ def poll_without_pause(subscriber: BatchSubscriber) -> BatchSubscriber:
     """This batch subscriber polls again at once after an empty poll (see `_poll_batch`)."""
     subscriber.get_msg = MethodType(_poll_batch, subscriber)  # type: ignore[method-assign]
     return subscriber
+
+
+def rewind(consumer: AIOKafkaConsumer, records: Iterable[Any]) -> None:
+    """An error escaped the batch: each of its partitions is read again from the batch's earliest record there."""
+    earliest: dict[TopicPartition, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        earliest[tp] = min(r.offset, earliest.get(tp, r.offset))
+    for tp, offset in earliest.items():
+        consumer.seek(tp, offset)
+
+
+class DeferredCommits:
+    """Consumers' offsets, committed a little after the batches they follow were applied instead of after each one.
+
+    Applying a batch is durable by itself (inbox, state and outbox in one transaction), and a record read again
+    after a crash or a rebalance finds its event in the inbox and changes nothing: the offset only says where to
+    start reading. Committing it after every batch was a broker round trip the next poll waited for: 0.8 ms of CPU
+    (0.2 in the service, 0.6 in the broker) at every batch of every subscriber, a quarter of the whole machine's CPU
+    at 20 registrations a second, where batches hold a record or two. Now each consumer commits at most every
+    `interval_s` what it has applied, and, when it stops, before it leaves its group."""
+
+    def __init__(self, interval_s: float = COMMIT_INTERVAL_S) -> None:
+        self.interval_s = interval_s
+        self._applied: dict[AIOKafkaConsumer, dict[TopicPartition, int]] = {}
+
+    def applied(self, consumer: AIOKafkaConsumer, records: Iterable[Any]) -> None:
+        """The batch is applied: its offsets are the consumer's to commit."""
+        if consumer not in self._applied:
+            self._applied[consumer] = {}
+            consumer.stop = self._committing_first(consumer, consumer.stop)
+        offsets = self._applied[consumer]
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            offsets[tp] = max(r.offset + 1, offsets.get(tp, 0))
+
+    def _committing_first(
+        self, consumer: AIOKafkaConsumer, stop: Callable[[], Awaitable[None]]
+    ) -> Callable[[], Awaitable[None]]:
+        async def commit_then_stop() -> None:
+            await self.commit(consumer)
+            self._applied.pop(consumer, None)
+            await stop()
+
+        return commit_then_stop
+
+    async def commit(self, consumer: AIOKafkaConsumer) -> None:
+        """What the consumer has applied and not committed yet, for the partitions it still holds."""
+        offsets, self._applied[consumer] = self._applied.get(consumer, {}), {}
+        held = consumer.assignment()
+        offsets = {tp: offset for tp, offset in offsets.items() if tp in held}
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except KafkaError as exc:  # a rebalance, the broker away: tried again with the next; at worst read again
+            log.info("offsets_not_committed_yet", error=repr(exc))
+            later = self._applied.setdefault(consumer, {})
+            for tp, offset in offsets.items():
+                later[tp] = max(offset, later.get(tp, 0))
+
+    async def run(self) -> None:
+        """Commits every consumer's applied offsets every `interval_s`, until cancelled."""
+        while True:
+            await asyncio.sleep(self.interval_s)
+            for consumer in list(self._applied):
+                try:
+                    await self.commit(consumer)
+                except Exception as exc:  # a consumer stopping meanwhile, say: its records are read again at worst
+                    log.warning("offsets_not_committed", error=repr(exc))
 
 
 def make_producer(bootstrap: str, *, client_id: str) -> AIOKafkaProducer:

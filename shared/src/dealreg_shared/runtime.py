@@ -19,7 +19,7 @@ from faststream.message import StreamMessage
 from dealreg_shared.consumer import Handler, RecordProcessor, RetryPolicy, RunHandler, Skip
 from dealreg_shared.db import Pool, create_pool, migrate, service_migrations
 from dealreg_shared.health import HealthServer
-from dealreg_shared.kafka import ACK_POLICY, make_broker, make_producer, poll_without_pause
+from dealreg_shared.kafka import ACK_POLICY, DeferredCommits, make_broker, make_producer, poll_without_pause, rewind
 from dealreg_shared.logging import configure_logging, library_logger
 from dealreg_shared.metrics import CONSUMER_LAG
 from dealreg_shared.outbox import OutboxRelay
@@ -57,6 +57,7 @@ class ServiceRuntime:
         self._processor: RecordProcessor | None = None
         self.health: HealthServer | None = None
         self._background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {}
+        self._commits = DeferredCommits()
 
     def add_background(self, name: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """A long-running task started once the pool is ready and cancelled on shutdown."""
@@ -80,7 +81,12 @@ class ServiceRuntime:
             records, consumer = batch
             if not isinstance(records, tuple):
                 records = (records,)
-            await self._processor.process_batch(records, handler, run_handler, skip)
+            try:
+                await self._processor.process_batch(records, handler, run_handler, skip)
+            except Exception:
+                rewind(consumer, records)  # nothing of it is committed: it is read again
+                raise
+            self._commits.applied(consumer, records)  # durable now: its offsets are committed shortly
             _observe_lag(self.service, consumer, records)
 
         on_records.__name__ = handler.__name__
@@ -92,7 +98,7 @@ class ServiceRuntime:
             auto_offset_reset="earliest",
             title=f"{self.service}:{handler.__name__}",
             # records arrive in batches (up to batch_max_records) and are applied in one transaction each;
-            # the offset is committed once the whole batch is durable
+            # the offsets are committed once the whole batch is durable (DeferredCommits)
             batch=True,
             max_records=self.settings.batch_max_records,
             batch_timeout_ms=100,
@@ -122,6 +128,8 @@ class ServiceRuntime:
         relay = OutboxRelay(dsn=s.database_url, schema=self.service, producer=producer)
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
         tasks = [asyncio.create_task(_supervised(name, work), name=name) for name, work in self._background.items()]
+        # cancelled with the background tasks, once FastStream has stopped the consumers (each commits as it stops)
+        tasks.append(asyncio.create_task(_supervised("offset-commits", self._commits.run), name="offset-commits"))
         if s.health_port:
             self.health = HealthServer(port=s.health_port, checks={"database": self._db_ok, "kafka": self._kafka_ok})
             await self.health.start()
