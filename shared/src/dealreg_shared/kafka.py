@@ -115,7 +115,9 @@ class DeferredCommits:
 
     async def commit(self, consumer: AIOKafkaConsumer) -> None:
         """What the consumer has applied and not committed yet, for the partitions it still holds."""
-        offsets, self._applied[consumer] = self._applied.get(consumer, {}), {}
+        if not self._applied.get(consumer):
+            return  # nothing new, or a consumer that has stopped
+        offsets, self._applied[consumer] = self._applied[consumer], {}
         held = consumer.assignment()
         offsets = {tp: offset for tp, offset in offsets.items() if tp in held}
         if not offsets:
@@ -124,9 +126,10 @@ class DeferredCommits:
             await consumer.commit(offsets)
         except KafkaError as exc:  # a rebalance, the broker away: tried again with the next; at worst read again
             log.info("offsets_not_committed_yet", error=repr(exc))
-            later = self._applied.setdefault(consumer, {})
-            for tp, offset in offsets.items():
-                later[tp] = max(offset, later.get(tp, 0))
+            later = self._applied.get(consumer)
+            if later is not None:  # still running
+                for tp, offset in offsets.items():
+                    later[tp] = max(offset, later.get(tp, 0))
 
     async def run(self) -> None:
         """Commits every consumer's applied offsets every `interval_s`, until cancelled."""
