@@ -130,37 +130,15 @@ async def test_asking_which_were_decided_before_goes_by_index_on_a_plan_made_whi
     assert cost < 350, (cost, pages)
 
 
-def _decided(i: int, name: str) -> store.Decided:
-    return store.Decided(
-        registration_id=uuid.uuid4(),
-        partner_id=f"p-{i % 20}",
-        customer_key=f"name:de:{name}",
-        registrable_domain=None,
-        company_name=name.title(),
-        name_norm=name,
-        country="DE",
-        product_lines=["analytics"],
-        region="default",
-        status="approved",
-        reason_code=None,
-        protected_until=utcnow() + timedelta(days=3),
-        expiring_from=None,
-        review_due_at=None,
-        decided_at=utcnow(),
-        decided_by="test",
-        data={},
-    )
-
-
 async def test_a_decision_writes_each_name_key_with_one_descent_of_the_keys_index(pool: Pool) -> None:
     """The decision write is the database's costliest statement at full speed, and most of it is the name keys
     (16 or so a registration). They cannot be there already, so no conflict check looks each one up first."""
     names = [f"northwind {i:05d} trading" for i in range(3000)]
     async with pool.acquire() as conn:
         for start in range(0, 2900, 100):
-            await store.insert_registrations(conn, [_decided(i, names[i]) for i in range(start, start + 100)])
+            await store.insert_registrations(conn, [_namesake(i, names[i]) for i in range(start, start + 100)])
         await conn.execute("analyze")
-        batch = [_decided(i, names[i]) for i in range(2900, 3000)]
+        batch = [_namesake(i, names[i]) for i in range(2900, 3000)]
         keys = len(store.decide_args(batch)[1])
         cost = await buffers(conn, store._DECIDE_SQL, *store.decide_args(batch))
         stored = await store.insert_registrations(conn, batch)
@@ -172,13 +150,10 @@ async def test_a_decision_writes_each_name_key_with_one_descent_of_the_keys_inde
     assert cost / keys < 6.5, (cost, keys)
 
 
-async def _stored(
-    conn: asyncpg.Connection, partner_id: str, customer_key: str, domain: str | None, name: str, country: str = "DE"
-) -> uuid.UUID:
-    registration_id = uuid.uuid4()
-    await store.insert_registration(
-        conn,
-        registration_id=registration_id,
+def _decided(partner_id: str, customer_key: str, domain: str | None, name: str, country: str = "DE") -> store.Decided:
+    """An approved registration, as conflict stores one."""
+    return store.Decided(
+        registration_id=uuid.uuid4(),
         partner_id=partner_id,
         customer_key=customer_key,
         registrable_domain=domain,
@@ -196,7 +171,18 @@ async def _stored(
         decided_by="test",
         data={},
     )
-    return registration_id
+
+
+def _namesake(i: int, name: str) -> store.Decided:
+    return _decided(f"p-{i % 20}", f"name:de:{name}", None, name)
+
+
+async def _stored(
+    conn: asyncpg.Connection, partner_id: str, customer_key: str, domain: str | None, name: str, country: str = "DE"
+) -> uuid.UUID:
+    decided = _decided(partner_id, customer_key, domain, name, country)
+    await store.insert_registrations(conn, [decided])
+    return decided.registration_id
 
 
 async def test_a_similar_name_in_the_country_is_a_candidate_and_one_abroad_is_not(pool: Pool) -> None:
