@@ -37,3 +37,14 @@ def test_json_nested_as_deep_as_allowed_decodes() -> None:
     # the object itself is the first level, each list inside one more
     allowed = b'{"a":' + b"[" * (MAX_DEPTH - 1) + b"]" * (MAX_DEPTH - 1) + b"}"
     assert "a" in decode_event(allowed, _headers(), max_bytes=MAX).data
+
+
+def test_brackets_inside_strings_do_not_make_a_shallow_value_undecodable() -> None:
+    # more brackets than the limit, all of them text: the value is two levels deep
+    shallow = b'{"a":{"b":"' + b"[{" * MAX_DEPTH + b'"}}'
+    assert decode_event(shallow, _headers(), max_bytes=MAX).data == {"a": {"b": "[{" * MAX_DEPTH}}
+
+
+def test_a_value_that_starts_with_a_byte_order_mark_is_not_json() -> None:
+    with pytest.raises(UndecodableRecord, match="not JSON"):
+        decode_event(b'\xef\xbb\xbf{"a":1}', _headers(), max_bytes=MAX)

@@ -91,16 +91,23 @@ def new_event(
 
 
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise UndecodableRecord(f"duplicate JSON key {key!r}")
-        obj[key] = value
+    obj = dict(pairs)  # built in C; a key given twice leaves fewer entries than pairs
+    if len(obj) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise UndecodableRecord(f"duplicate JSON key {key!r}")
+            seen.add(key)
     return obj
 
 
 def _reject_constant(name: str) -> Any:
     raise UndecodableRecord(f"{name} is not valid JSON")
+
+
+# one decoder for every record (`json.loads` with a hook builds a decoder and its scanner at each call)
+_DECODER = json.JSONDecoder(object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant)
+_KNOWN_HEADERS = frozenset({*REQUIRED_HEADERS, "ce_time", "ce_correlationid", "ce_causationid"})
 
 
 def _nested_deeper_than(data: Any, limit: int) -> bool:
@@ -149,17 +156,17 @@ def decode_event(value: bytes | None, raw_headers: Any, *, max_bytes: int) -> Cl
     except UnicodeDecodeError as exc:
         raise UndecodableRecord(f"value is not UTF-8 at byte {exc.start}") from None
     try:
-        data = json.loads(text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant)
+        data = _DECODER.decode(text)
     except RecursionError:
         raise UndecodableRecord("value is nested too deeply") from None
     except ValueError as exc:
         raise UndecodableRecord(f"value is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise UndecodableRecord(f"value is JSON {type(data).__name__}, not an object")
-    if _nested_deeper_than(data, MAX_DEPTH):
+    # a value cannot nest deeper than it has brackets, and most have fewer than the limit: no walk for those
+    if text.count("{") + text.count("[") > MAX_DEPTH and _nested_deeper_than(data, MAX_DEPTH):
         # what the parser followed, hashing or re-serializing it deeper in a handler's stack would not
         raise UndecodableRecord(f"value is nested deeper than {MAX_DEPTH} levels")
-    known = {*REQUIRED_HEADERS, "ce_time", "ce_correlationid", "ce_causationid"}
     return CloudEvent(
         id=headers["ce_id"],
         type=headers["ce_type"],
@@ -168,5 +175,5 @@ def decode_event(value: bytes | None, raw_headers: Any, *, max_bytes: int) -> Cl
         data=data,
         correlation_id=headers.get("ce_correlationid"),
         causation_id=headers.get("ce_causationid"),
-        extensions={k: v for k, v in headers.items() if k.startswith("ce_") and k not in known},
+        extensions={k: v for k, v in headers.items() if k.startswith("ce_") and k not in _KNOWN_HEADERS},
     )
