@@ -158,8 +158,23 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         watch_relay = Watcher(stack.kafka_bootstrap, topics[-1], RELAY_PARTITIONS, relay_finished)
         await watch_relay.start()
         relay_run = Run("relay")
-        watch_relay.runs.append(relay_run)
         try:
+            if args.relay_warmup_seconds > 0:
+                # four consumer groups join first (seconds in which nothing moves), and the relay's processes start
+                # cold: the ceiling is what the relay does once it runs, as the pipeline's is after its warm-up
+                relay_warm = Run("relay warm-up")
+                watch_relay.runs.append(relay_warm)
+                await phase(
+                    producer,
+                    topics[0],
+                    cycle_fresh(pool[:5000]),
+                    relay_warm,
+                    seconds=args.relay_warmup_seconds,
+                    window=args.window * 4,
+                    label="ceiling: relay warm-up",
+                )
+                watch_relay.runs.remove(relay_warm)
+            watch_relay.runs.append(relay_run)
             await phase(
                 producer,
                 topics[0],
@@ -375,6 +390,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--warmup-seconds", type=float, default=30, help="the pipeline at full speed first, not measured (0: none)"
     )
     parser.add_argument("--relay-seconds", type=float, default=20)
+    parser.add_argument(
+        "--relay-warmup-seconds",
+        type=float,
+        default=5,
+        help="the relay first, not measured (its groups join, its processes warm up)",
+    )
     parser.add_argument("--db-seconds", type=float, default=10)
     parser.add_argument("--partners", type=int, default=20)
     parser.add_argument("--registrations", type=int, default=60000, help="signed in advance; the phases draw on them")
