@@ -231,6 +231,17 @@ async def settle(dsn: str, sampler: Sampler, *, timeout_s: float = 300) -> float
         await conn.close()
 
 
+async def vacuum(dsn: str) -> float:
+    """`VACUUM (ANALYZE)` of the whole database now (what autovacuum would do in its next rounds); its seconds."""
+    started = time.monotonic()
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("vacuum (analyze)")
+    finally:
+        await conn.close()
+    return time.monotonic() - started
+
+
 class Sampler:
     """Every second: each service's processed counts and lag per topic (from /metrics), and its RSS."""
 
