@@ -163,33 +163,28 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         topics, relays = await start_relay(stack, run_id, log_dir)
         watch_relay = Watcher(stack.kafka_bootstrap, topics[-1], RELAY_PARTITIONS, relay_finished)
         await watch_relay.start()
-        relay_run = Run("relay")
+        relay_supply = cycle_fresh(pool[:5000])
+
+        async def relay_phase(name: str, seconds: float) -> Run:
+            run = Run(name)
+            watch_relay.runs[:] = [run]
+            await phase(
+                producer,
+                topics[0],
+                relay_supply,
+                run,
+                seconds=seconds,
+                window=args.window * 4,
+                label=f"ceiling: {name}",
+            )
+            return run
+
         try:
             if args.relay_warmup_seconds > 0:
                 # four consumer groups join first (seconds in which nothing moves), and the relay's processes start
                 # cold: the ceiling is what the relay does once it runs, as the pipeline's is after its warm-up
-                relay_warm = Run("relay warm-up")
-                watch_relay.runs.append(relay_warm)
-                await phase(
-                    producer,
-                    topics[0],
-                    cycle_fresh(pool[:5000]),
-                    relay_warm,
-                    seconds=args.relay_warmup_seconds,
-                    window=args.window * 4,
-                    label="ceiling: relay warm-up",
-                )
-                watch_relay.runs.remove(relay_warm)
-            watch_relay.runs.append(relay_run)
-            await phase(
-                producer,
-                topics[0],
-                cycle_fresh(pool[:5000]),
-                relay_run,
-                seconds=args.relay_seconds,
-                window=args.window * 4,
-                label="ceiling: 4-hop relay",
-            )
+                await relay_phase("relay warm-up", args.relay_warmup_seconds)
+            relay_run = await relay_phase("4-hop relay", args.relay_seconds)
         finally:
             await watch_relay.stop()
             stop_relay(relays)
