@@ -149,7 +149,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             # the warm-up's dead rows: autovacuum digests them in rounds a minute apart, and its rounds took 15-20%
             # of a core while the ceilings were measured. Done now, the ceilings measure the machine and not the
             # pipeline's leftovers; the pipeline's own phases pay autovacuum's rounds as they come
-            figures["warmup_vacuum_s"] = round(await vacuum(stack.admin_dealreg_dsn), 1)
+            figures["warmup_vacuum_s"] = round(await vacuum(stack.admin_dealreg_dsn, SERVICES), 1)
             print(f"vacuumed the warm-up's rows in {figures['warmup_vacuum_s']:.1f} s (not measured)")
         figures["database_tx_per_s"] = round(await database_ceiling(stack, seconds=args.db_seconds / 2), 1)
         figures["database_batched_records_per_s"] = round(

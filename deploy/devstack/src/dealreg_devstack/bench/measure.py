@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -231,12 +231,17 @@ async def settle(dsn: str, sampler: Sampler, *, timeout_s: float = 300) -> float
         await conn.close()
 
 
-async def vacuum(dsn: str) -> float:
-    """`VACUUM (ANALYZE)` of the whole database now (what autovacuum would do in its next rounds); its seconds."""
+async def vacuum(dsn: str, schemas: Iterable[str]) -> float:
+    """`VACUUM (ANALYZE)` of these schemas' tables now (what autovacuum would do in its next rounds); its seconds."""
     started = time.monotonic()
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute("vacuum (analyze)")
+        tables = await conn.fetch(
+            "select format('%I.%I', schemaname, tablename) as name from pg_tables where schemaname = any($1::text[])",
+            list(schemas),
+        )
+        if tables:
+            await conn.execute(f"vacuum (analyze) {', '.join(t['name'] for t in tables)}")
     finally:
         await conn.close()
     return time.monotonic() - started
