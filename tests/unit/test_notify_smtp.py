@@ -9,6 +9,9 @@ from contextlib import asynccontextmanager
 
 import aiosmtplib
 import pytest
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dealreg_devstack.sinks import SmtpSink
 from dealreg_notify.channels import Email, SmtpConnections, build_email, data_section
@@ -141,6 +144,18 @@ async def test_a_session_the_server_dropped_is_replaced_without_losing_the_messa
 def test_data_section_uses_crlf_doubles_leading_dots_and_ends_with_a_dot() -> None:
     assert data_section(b"a\n.b\r\n.\rc") == b"a\r\n..b\r\n..\r\nc\r\n.\r\n"
     assert data_section(b"") == b"\r\n.\r\n"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b".", b"\r", b"\n", b"\r\n", b"\n."]), max_size=30).map(b"".join))
+def test_data_section_makes_the_bytes_aiosmtplib_makes(message: bytes) -> None:
+    assert data_section(message) == PERIOD_REGEX.sub(b"..", normalize_message_line_endings(message)) + b".\r\n"
+
+
+def test_a_message_built_from_texts_without_a_carriage_return_has_no_lone_one() -> None:
+    text = "Grüße,\n\n.a line that starts with a dot\n" + "long " * 100
+    data = build_email({**_row(1), "body_text": text, "body_html": "<p>" + text + "</p>"}, NotifySettings()).data
+    assert data.count(b"\r") == data.count(b"\r\n")  # no lone CR: `data_section` replaces, it does not rewrite
 
 
 async def test_an_address_that_would_add_a_command_is_refused_before_anything_is_sent(
