@@ -178,7 +178,7 @@ def data_section(message: bytes) -> bytes:
     """The message as DATA carries it (RFC 5321 4.1.1.4): CRLF line ends, a leading dot doubled, a dot to end.
     The bytes of aiosmtplib's unpipelined exchange (its line-end rewrite, then a dot that starts a line doubled),
     made without its regular expressions where no line ends in a lone CR (`build_email`'s messages, unless a text
-    holds one): together they took 80 µs a message, the replacements below 14."""
+    holds one): together they took 55-80 µs a message of 4.4 KB, the replacements below 14-24."""
     if message.count(b"\r") == message.count(b"\r\n"):  # every line ends in LF or CRLF: each becomes CRLF
         lines = message.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         if not lines.endswith(b"\r\n"):

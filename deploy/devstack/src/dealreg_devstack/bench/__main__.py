@@ -146,8 +146,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             warm = await full_speed("warm-up (not measured)", args.warmup_seconds)
             figures["warmup_per_s"] = round(warm.throughput(), 1)
             await settle(stack.admin_dealreg_dsn, sampler)
-            # the warm-up's dead rows: autovacuum digests them in rounds a minute apart, and its rounds took 15-20%
-            # of a core while the ceilings were measured. Done now, the ceilings measure the machine and not the
+            # the warm-up's dead rows: autovacuum digests them in rounds a minute apart, and a round (16% of a core)
+            # ran through most of the relay's measurement. Done now, the ceilings measure the machine and not the
             # pipeline's leftovers; the pipeline's own phases pay autovacuum's rounds as they come
             figures["warmup_vacuum_s"] = round(await vacuum(stack.admin_dealreg_dsn, SERVICES), 1)
             print(f"vacuumed the warm-up's rows in {figures['warmup_vacuum_s']:.1f} s (not measured)")
