@@ -139,8 +139,9 @@ async def test_a_decision_writes_each_name_key_with_one_descent_of_the_keys_inde
             await store.insert_registrations(conn, [_namesake(i, names[i]) for i in range(start, start + 100)])
         await conn.execute("analyze")
         batch = [_namesake(i, names[i]) for i in range(2900, 3000)]
-        keys = len(store.decide_args(batch)[1])
-        cost = await buffers(conn, store._DECIDE_SQL, *store.decide_args(batch))
+        args = store.decide_args(batch)
+        keys = len(args[1])
+        cost = await buffers(conn, store._DECIDE_SQL, *args)
         stored = await store.insert_registrations(conn, batch)
         written = await conn.fetchval(
             "select count(*) from name_keys where registration_id = any($1::uuid[])", [d.registration_id for d in batch]
