@@ -405,6 +405,58 @@ async def test_the_relay_publishes_committed_events_in_order_and_nothing_rolled_
     assert await plumbing.pool.fetchval("select count(*) from outbox where published_at is null") == 0
 
 
+async def test_after_a_short_batch_the_relay_waits_for_the_next_commit_and_records_the_batch_with_it(
+    plumbing: Plumbing, stack: Stack
+) -> None:
+    """A batch smaller than the relay's batch size was all the outbox held: the relay does not go round at once
+    with a statement that would only record it and find nothing. The next commit's notification wakes it, and one
+    statement records the batch and takes the new records; a graceful stop records the last. Each cycle of the
+    relay is one `publish_batch` (one statement)."""
+    marker, topic = await own_topic(stack, "short-")
+    cycles = 0
+
+    class CountingRelay(OutboxRelay):
+        async def publish_batch(self, conn: Conn) -> int:
+            nonlocal cycles
+            cycles += 1
+            return await super().publish_batch(conn)
+
+    async def commit(name: str) -> None:
+        records = [OutgoingRecord(topic.name, marker.encode(), f"{name}{i}".encode(), []) for i in range(3)]
+        async with plumbing.pool.acquire() as conn, conn.transaction():
+            await insert_outbox(conn, records)
+
+    async def published(count: int) -> list[bytes]:
+        records = await collect(stack.kafka_bootstrap, topic, until=lambda rs: len(rs) >= count, timeout_s=30)
+        return [r.value for r in records]
+
+    async def looked_once() -> bool:
+        return cycles == 1
+
+    async def left() -> list[bytes]:
+        return [r["value"] for r in await plumbing.pool.fetch("select value from outbox order by id")]
+
+    producer = make_producer(stack.kafka_bootstrap, client_id="tests-relay")
+    await producer.start()
+    relay = CountingRelay(dsn=plumbing.dsn, schema=plumbing.schema, producer=producer, idle_s=60)
+    task = asyncio.create_task(relay.run())
+    try:
+        await wait_until(looked_once, timeout_s=30, what="the relay leading, the outbox empty")
+        await commit("a")
+        assert await published(3) == [b"a0", b"a1", b"a2"]
+        await commit("b")
+        assert await published(6) == [b"a0", b"a1", b"a2", b"b0", b"b1", b"b2"]
+        # the statement that took b's records recorded a's; b's wait for the next wake
+        assert await left() == [b"b0", b"b1", b"b2"]
+        assert cycles == 3  # the first look, a's batch, b's: none that found nothing in between
+    finally:
+        relay.request_stop()
+        await asyncio.wait_for(task, 10)
+        await producer.stop()
+    assert cycles == 4  # the stop's, which recorded b's batch
+    assert await left() == []
+
+
 async def test_the_relays_statements_prepared_on_a_young_outbox_go_by_index_once_it_has_churned(
     plumbing: Plumbing, stack: Stack
 ) -> None:
