@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from dealreg_devstack.bench.__main__ import parse_args, recorded_arguments, report
-from dealreg_devstack.bench.measure import hop_latencies_ms, write_json
+from dealreg_devstack.bench.measure import Run, hop_latencies_ms, publish, write_json
+from dealreg_devstack.bench.workload import Submission
 
 
 def figures(**overrides: Any) -> dict[str, Any]:
@@ -49,6 +51,38 @@ def test_a_fixed_rate_phase_left_without_registrations_is_reported_as_not_measur
     latency = next(line for line in text.splitlines() if line.startswith("latency at"))
     assert "not measured" in latency and "raise --registrations" in latency
     assert "0 / 0 / 0" not in text
+
+
+def test_a_phase_whose_signed_registrations_ran_out_is_named_with_how_long_it_published() -> None:
+    text = report(figures(ran_out={"fixed-rate": 19.4}))
+    warning = next(line for line in text.splitlines() if "ran out" in line)
+    assert "WARNING" in warning and "'fixed-rate'" in warning and "19 s" in warning
+    assert "raise --registrations" in warning
+    assert "ran out" not in report(figures())
+
+
+async def test_the_publisher_notes_when_its_supply_ended_the_phase_early() -> None:
+    run = Run("fixed-rate")
+    sent: list[bytes] = []
+
+    class Producer:
+        async def send(self, topic: str, *, value: bytes, key: bytes, headers: list[tuple[str, bytes]]) -> Any:
+            sent.append(value)
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+
+        async def flush(self) -> None:
+            return None
+
+    supply = iter([Submission(f"r{i}", b"k", f"v{i}".encode(), [], "clear") for i in range(3)])
+    await publish(cast(Any, Producer()), "t", supply, run, seconds=30, rate=1000, label="fixed-rate")
+    assert sent == [b"v0", b"v1", b"v2"]
+    assert run.ran_out_after_s is not None and run.ran_out_after_s < 30
+
+    full = Run("full")
+    await publish(cast(Any, Producer()), "t", iter([]), full, seconds=0, label="full")
+    assert full.ran_out_after_s is None  # its time was up before it asked for one
 
 
 def test_a_run_without_warm_up_has_no_warm_up_line() -> None:

@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import json
 import logging
+import math
 import os
 import random
 import time
@@ -213,6 +214,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             None if settled is None else round(len(full.finished) / (full.ended - full.started + settled), 1)
         )
         rate = args.rate or max(1.0, round(full.throughput() / 2))
+        # enough signed registrations left for the whole fixed-rate phase, however fast the earlier phases went
+        left = list(supply)
+        if (more := math.ceil(rate * args.rate_seconds) + 1 - len(left)) > 0:
+            print(f"signing {more} more registrations for the fixed rate (not measured) ...")
+            left += make_submissions(partners, more, f"{run_id}-more", random.Random(8))  # noqa: S311
+        supply = iter(left)
         fixed = Run("fixed-rate")
         watch.runs.append(fixed)
         # where a registration's time goes: when it leaves intake and vetting too (only in this phase: reading
@@ -248,6 +255,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         figures["fixed_rate_latency_ms"] = {k: round(v, 1) for k, v in fixed.latencies_ms().items()}
         figures["fixed_rate_unfinished"] = len(fixed.published) - len(fixed.finished)
         figures["outcomes_fixed_rate"] = dict(fixed.outcomes.most_common())
+        figures["ran_out"] = {
+            r.name: round(r.ran_out_after_s, 1) for r in (full, fixed) if r.ran_out_after_s is not None
+        }
         figures["send_failures"] = dict(full.send_failures + fixed.send_failures + relay_run.send_failures)
         await watch.stop()
         await sampler.stop()
@@ -329,6 +339,11 @@ def report(f: dict[str, Any]) -> str:
         unexpected = {k: v for k, v in outcomes.items() if k not in EXPECTED_OUTCOMES}
         if unexpected:
             lines.append(f"  WARNING: outcomes outside the workload's mix, counted in the figures above: {unexpected}")
+    for name, after_s in f.get("ran_out", {}).items():
+        lines.append(
+            f"  WARNING: '{name}' published for {after_s:.0f} s only: its signed registrations ran out "
+            "(raise --registrations)"
+        )
     if f.get("send_failures"):
         lines.append(f"  WARNING: the broker refused some of the benchmark's records (left out): {f['send_failures']}")
     lines.append("")

@@ -38,6 +38,7 @@ class Run:
     ended: float = 0.0
     progressed: asyncio.Event = field(default_factory=asyncio.Event)
     logged_at: float = -5.0  # when progress was last written to a log (not a terminal)
+    ran_out_after_s: float | None = None  # the supply of signed registrations ended the publishing this early
 
     def throughput(self) -> float:
         """Finished per second over the middle 80% of the run (ramp-up and tail left out)."""
@@ -146,6 +147,7 @@ async def publish(
                 await asyncio.wait_for(run.progressed.wait(), timeout=0.1)
         s = next(pool, None)
         if s is None:
+            run.ran_out_after_s = now - run.started
             break
         run.published[s.registration_id] = time.monotonic()
         sent = await producer.send(topic, value=s.value, key=s.key, headers=s.headers)
