@@ -175,15 +175,13 @@ class OutboxRelay:
             log.info("outbox_relay_leading", schema=self.schema)
             while True:
                 published = await self.publish_batch(conn)
-                if published == 0:
-                    if self._stopping:
-                        return
-                    await self._sleep_or_wake()
-                elif published < self.batch_size and not self._stopping:
-                    # The batch was all the outbox held when it was read. What commits later wakes the relay (its
-                    # NOTIFY); the next statement records this batch and takes those, or, with nothing new, the
-                    # idle wake's does (within idle_s). Going round at once cost a statement that found nothing at
-                    # every batch, and at moderate rates most batches are short.
+                if published == 0 and self._stopping:
+                    return
+                if published < self.batch_size and not self._stopping:
+                    # None (or a short batch): that was all the outbox held when it was read. What commits later
+                    # wakes the relay (its NOTIFY); the next statement records this batch and takes those, or, with
+                    # nothing new, the idle wake's does (within idle_s). Going round at once after a short batch cost
+                    # a statement that found nothing, and at moderate rates most batches are short.
                     OUTBOX_BACKLOG.labels(self.schema).set(0)  # all it held is published
                     await self._sleep_or_wake()
         finally:
