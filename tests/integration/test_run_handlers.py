@@ -343,3 +343,44 @@ async def test_a_run_handler_that_fails_leaves_the_run_to_the_record_by_record_p
     assert sorted(topics) == sorted(
         [REGISTRATION_STATUS.name, REGISTRATION_STATUS.name, REGISTRATIONS_RECEIVED.dlq.name]
     )  # both rejected (no such partner here), the broken one dead-lettered
+
+
+class _Counting:
+    """A connection that counts the statements sent through it."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn, self.statements = conn, 0
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._conn, name)
+        if name not in ("execute", "executemany", "fetch", "fetchrow", "fetchval"):
+            return method
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.statements += 1
+            return await method(*args, **kwargs)
+
+        return counted
+
+
+async def test_notify_records_a_run_of_statuses_in_two_statements_after_the_inbox(stack: Stack) -> None:
+    """The states and the partners' contacts in one statement, the notifications in another: the fewer round trips
+    a batch makes, the less it costs at low rates, where a batch holds an event or two."""
+    first, second = uuid.uuid4(), uuid.uuid4()
+    statuses = [status(first, "p-1", Status.RECEIVED, "intake"), status(second, "p-1", Status.APPROVED, "conflict")]
+    notes = StatusNotifications(NotifySettings(), Directory.single_desk(("desk@vendor.example",)))
+    async with service_schema(stack, "dealreg_notify") as pool, pool.acquire() as conn:
+        contacts = PartnerContacts("p-1", "Northwind", ("deals@p-1.example",), None, "emea")
+        await notify_store.upsert_partner(conn, contacts, active=True)
+        run = []
+        for s in statuses:
+            _, incoming = incoming_of(REGISTRATION_STATUS, EventType.REGISTRATION_STATUS_CHANGED, s)
+            run.append((incoming, Outbox(service="notify", cause=incoming.event)))
+        counting = _Counting(conn)
+        async with conn.transaction():
+            await notes.on_registration_statuses(counting, run)
+        assert counting.statements == 2
+        states = await conn.fetch("select record_id, state from record_states order by state")
+        assert [(r["record_id"], r["state"]) for r in states] == [(str(second), "approved"), (str(first), "received")]
+        addresses = {r["address"] for r in await conn.fetch("select address from notifications")}
+        assert "deals@p-1.example" in addresses  # the partner's contacts came back from the same statement

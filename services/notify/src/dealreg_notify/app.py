@@ -105,11 +105,13 @@ class StatusNotifications:
             else:
                 log.info("event_type_ignored", event_id=event.id)  # a newer producer's event: not for notify
         changed = [s for _, s in statuses if s is not None]
-        await store_actions.set_states(
-            conn, kind="registration", states=[(str(s.registration_id), s.status.value) for s in changed]
-        )
         wanted = {p for s in changed for p in (s.partner_id, *competing_partner_ids(s))}
-        partners = await store.get_partners(conn, sorted(wanted)) if wanted else {}
+        partners = await store.set_states_get_partners(
+            conn,
+            kind="registration",
+            states=[(str(s.registration_id), s.status.value) for s in changed],
+            partner_ids=sorted(wanted),
+        )
         recorded = []
         for incoming, status in statuses:
             if status is None:

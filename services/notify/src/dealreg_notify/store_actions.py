@@ -27,18 +27,23 @@ async def set_state(conn: Conn, *, kind: str, record_id: str, state: str) -> Non
     await set_states(conn, kind=kind, states=[(record_id, state)])
 
 
+# the states a list of (record, state) gives, each record its last (an upsert touches a row once)
+SET_STATES_SQL = (
+    "insert into record_states (record_id, kind, state) select r, $1, s from unnest($2::text[], $3::text[]) "
+    "as n(r, s) on conflict (record_id) do update set state = excluded.state, updated_at = now()"
+)
+
+
+def states_args(kind: str, states: list[tuple[str, str]]) -> tuple[str, list[str], list[str]]:
+    """`SET_STATES_SQL`'s arguments ($1 to $3): each record with the last state the list gives it."""
+    last = dict(states)
+    return kind, list(last), list(last.values())
+
+
 async def set_states(conn: Conn, *, kind: str, states: list[tuple[str, str]]) -> None:
     """Each record takes the last state the list gives it (one statement)."""
-    last = dict(states)  # an upsert touches a row once
-    if not last:
-        return
-    await conn.execute(
-        "insert into record_states (record_id, kind, state) select r, $1, s from unnest($2::text[], $3::text[]) "
-        "as n(r, s) on conflict (record_id) do update set state = excluded.state, updated_at = now()",
-        kind,
-        list(last),
-        list(last.values()),
-    )
+    if states:
+        await conn.execute(SET_STATES_SQL, *states_args(kind, states))
 
 
 async def get_state(conn: Conn, record_id: str) -> str | None:
