@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from dealreg_devstack.launcher import ServiceProcess, start_all, start_service, stop_all, wait_ready
+from dealreg_devstack.launcher import ServiceProcess, start_all, start_service, stop_all_while_serving, wait_ready
 from dealreg_devstack.procs import free_port, wait_until
 from dealreg_devstack.provision import SERVICES, Stack
 from dealreg_devstack.scenario import ScenarioPartner, new_partner, onboard
@@ -128,7 +128,7 @@ async def pipeline(stack: Stack) -> AsyncIterator[Pipeline]:
         yield Pipeline(stack, smtp, hooks, producer, services, log_dir, service_env)
     finally:
         await producer.stop()
-        stop_all(services)
+        await stop_all_while_serving(services)
         await smtp.stop()
         await hooks.stop()
 

@@ -13,7 +13,7 @@ import time
 import uuid
 from functools import partial
 
-from dealreg_devstack.launcher import ServiceProcess, start_all, stop_all
+from dealreg_devstack.launcher import ServiceProcess, start_all, stop_all_while_serving
 from dealreg_devstack.paths import state_dir
 from dealreg_devstack.procs import wait_until
 from dealreg_devstack.provision import provision
@@ -173,7 +173,7 @@ async def run_demo(*, keep_running: bool = False) -> int:
         if keep_running:
             say("services keep running (stop them with Ctrl+C on this command)")
             await asyncio.Event().wait()
-        stop_all(services)
+        await stop_all_while_serving(services)
         await smtp.stop()
         await hooks.stop()
 

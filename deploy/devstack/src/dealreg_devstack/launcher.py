@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import signal
@@ -121,3 +122,10 @@ def stop_all(processes: dict[str, ServiceProcess]) -> None:
     for p in processes.values():
         if p.alive() or pid_alive(p.proc.pid):
             p.stop()
+
+
+async def stop_all_while_serving(processes: dict[str, ServiceProcess]) -> None:
+    """`stop_all` off the event loop, which goes on serving the sinks it runs (mail, webhooks) meanwhile: a
+    stopping notify finishes the message it is sending. With the loop blocked in `stop_all`, that message's reply
+    never came, notify's drain gave it up, and its lease kept the address from the next run's mail for 90 s."""
+    await asyncio.to_thread(stop_all, processes)

@@ -37,7 +37,7 @@ from dealreg_devstack.bench.measure import (
     write_json,
 )
 from dealreg_devstack.bench.workload import BENCH_ID, Submission, make_submissions, onboard_partners, relay_copies
-from dealreg_devstack.launcher import start_all, stop_all
+from dealreg_devstack.launcher import start_all, stop_all_while_serving
 from dealreg_devstack.paths import state_dir
 from dealreg_devstack.provision import SERVICES, provision
 from dealreg_devstack.sinks import CountingSmtpSink, WebhookSink
@@ -267,7 +267,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         for hop_watch in hop_watchers:
             await hop_watch.stop()
         await producer.stop()
-        stop_all(services)
+        await stop_all_while_serving(services)
         await smtp.stop()
         await hooks.stop()
         if local:
