@@ -153,3 +153,20 @@ def test_a_hop_is_timed_from_the_point_before_it_for_the_registrations_seen_at_e
     assert hops["intake"]["p50"] == pytest.approx(300.0)  # of a and b: 100 and 300 ms
     assert hops["conflict"]["max"] == pytest.approx(500.0) and hops["conflict"]["p50"] == pytest.approx(500.0)
     assert hop_latencies_ms(published, ("intake", {})) == {"intake": {}}
+
+
+def test_the_fixed_rate_latency_is_given_for_each_few_seconds_of_publication_in_order() -> None:
+    run = Run("fixed-rate", started=100.0)
+    # 0-5 s: quick; 5-10 s: one slow registration among quick ones (a vacuum round, say); 10-15 s: none finished
+    for n in range(100):
+        run.published[f"a{n}"] = 100.0 + n * 0.04
+        run.finished[f"a{n}"] = run.published[f"a{n}"] + 0.1
+        run.published[f"b{n}"] = 105.0 + n * 0.04
+        run.finished[f"b{n}"] = run.published[f"b{n}"] + (2.0 if n == 50 else 0.2)
+    run.published["c"] = 111.0
+    windows = run.latency_windows_ms(5.0)
+    assert [(w["from_s"], w["n"]) for w in windows] == [(0.0, 100), (5.0, 100)]
+    assert windows[0]["p99"] == pytest.approx(100.0) and windows[1]["max"] == pytest.approx(2000.0)
+    assert windows[1]["p50"] == pytest.approx(200.0)
+    line = next(x for x in report(figures(fixed_rate_latency_windows_ms=windows)).splitlines() if "of each" in x)
+    assert line.strip() == "p99 of each 5 s, in order (ms): 100 2000"

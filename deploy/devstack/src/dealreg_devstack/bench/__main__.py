@@ -51,6 +51,7 @@ from dealreg_shared.topics import (
 )
 
 CONFIG_FILE = Path(__file__).with_name("bench.toml")
+WINDOW_S = 5.0  # the fixed rate's latency is also reported for each of these, in order
 BATCH = 100  # about the batch a stage applies at full speed (DEALREG_BATCH_MAX_RECORDS is the most)
 # what a registration of the benchmark's mix may end as; anything else means the run measured something else
 # (rate limits or capacity turning registrations away, say) and the summary says so
@@ -253,6 +254,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         figures["fixed_rate_offered_per_s"] = rate
         figures["fixed_rate_published"] = len(fixed.published)
         figures["fixed_rate_latency_ms"] = {k: round(v, 1) for k, v in fixed.latencies_ms().items()}
+        figures["fixed_rate_latency_windows_ms"] = [
+            {k: round(v, 1) for k, v in w.items()} for w in fixed.latency_windows_ms(WINDOW_S)
+        ]
         figures["fixed_rate_unfinished"] = len(fixed.published) - len(fixed.finished)
         figures["outcomes_fixed_rate"] = dict(fixed.outcomes.most_common())
         figures["ran_out"] = {
@@ -311,6 +315,7 @@ def report(f: dict[str, Any]) -> str:
             for stage, h in f.get("fixed_rate_hops_ms", {}).items()
             if h
         ),
+        *latency_windows_line(f),
         *fixed_rate_machine_line(f),
         f"{'unfinished at the fixed rate':<48} {f['fixed_rate_unfinished']:>10}",
         f"{'idle again after the full-speed phase (all mail sent)':<48} "
@@ -349,6 +354,14 @@ def report(f: dict[str, Any]) -> str:
     lines.append("")
     lines.append("peak RSS: " + ", ".join(f"{k} {v:.0f} MB" for k, v in rss.items()) + "   (target < 150 MB each)")
     return "\n".join(lines)
+
+
+def latency_windows_line(f: dict[str, Any]) -> list[str]:
+    """The p99 of each few seconds of the fixed rate: a tail spread over the phase, or a few bad moments."""
+    windows = [w for w in f.get("fixed_rate_latency_windows_ms", []) if "p99" in w]
+    if len(windows) < 2:
+        return []
+    return [f"  p99 of each {WINDOW_S:.0f} s, in order (ms): " + " ".join(f"{w['p99']:.0f}" for w in windows)]
 
 
 def fixed_rate_machine_line(f: dict[str, Any]) -> list[str]:

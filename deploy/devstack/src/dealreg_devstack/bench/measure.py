@@ -51,6 +51,15 @@ class Run:
     def latencies_ms(self) -> dict[str, float]:
         return quantiles_ms([self.finished[i] - self.published[i] for i in self.finished if i in self.published])
 
+    def latency_windows_ms(self, width_s: float) -> list[dict[str, float]]:
+        """The latency quantiles of the registrations published in each `width_s` of the run, in order: whether
+        the tail is spread over the run or comes from a few moments (a vacuum round, a checkpoint)."""
+        windows: dict[int, list[float]] = {}
+        for i, at in self.published.items():
+            if i in self.finished:
+                windows.setdefault(int((at - self.started) // width_s), []).append(self.finished[i] - at)
+        return [{"from_s": n * width_s, "n": len(windows[n]), **quantiles_ms(windows[n])} for n in sorted(windows)]
+
 
 def quantiles_ms(seconds: list[float]) -> dict[str, float]:
     """p50, p95, p99 and the maximum of durations in seconds, in milliseconds ({} for none)."""
