@@ -31,13 +31,14 @@ async def mark_partner_active(conn: Conn, partner_id: str, *, active: bool) -> N
     await conn.execute("update partners set active = $2, updated_at = now() where partner_id = $1", partner_id, active)
 
 
-_PARTNERS_SQL = (
+_PARTNERS_OF = (
     "select partner_id, company_name, emails, webhook_url, region from partners where partner_id = any({}::text[])"
 )
+_PARTNERS_SQL = _PARTNERS_OF.format("$1")
 # the registrations' states and their partners' contacts in one round trip: a status event's transaction was a
 # statement longer with the two apart (at low rates, a batch holds an event or two: 6 statements an event, now 5).
 # The insert runs whatever the select reads (a data-modifying WITH always runs to its end)
-_STATES_AND_PARTNERS_SQL = f"with states as ({store_actions.SET_STATES_SQL}) {_PARTNERS_SQL.format('$4')}"
+_STATES_AND_PARTNERS_SQL = f"with states as ({store_actions.SET_STATES_SQL}) {_PARTNERS_OF.format('$4')}"
 
 
 def _contacts(rows: list[asyncpg.Record]) -> dict[str, PartnerContacts]:
@@ -50,7 +51,7 @@ def _contacts(rows: list[asyncpg.Record]) -> dict[str, PartnerContacts]:
 
 
 async def get_partners(conn: Conn, partner_ids: list[str]) -> dict[str, PartnerContacts]:
-    return _contacts(await conn.fetch(_PARTNERS_SQL.format("$1"), partner_ids))
+    return _contacts(await conn.fetch(_PARTNERS_SQL, partner_ids))
 
 
 async def set_states_get_partners(
