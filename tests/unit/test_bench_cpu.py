@@ -46,3 +46,39 @@ def test_processes_that_are_gone_are_left_out() -> None:
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     assert set(CpuClock({"gone": gone.pid}).read()[1]) == {"machine", "stolen"}
+
+
+def test_a_group_keeps_the_cpu_of_a_member_that_has_ended_and_counts_a_new_one_whole() -> None:
+    clock = CpuClock({})
+    script = BURN + "import sys\nprint('burnt', flush=True)\nsys.stdin.read()\n"
+    first = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert first.stdout is not None
+    assert first.stdout.readline() == b"burnt\n"
+    clock.groups = {"connections": [first.pid]}
+    seen = clock.read()[1]["connections"]
+    assert seen >= COUNTED
+    first.communicate(b"")  # it ends (a connection closed): what it used stays counted
+    assert clock.read()[1]["connections"] >= seen
+    second = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert second.stdout is not None
+        assert second.stdout.readline() == b"burnt\n"
+        clock.groups = {"connections": [first.pid, second.pid]}  # a new connection: all its time since it began
+        assert clock.read()[1]["connections"] >= seen + COUNTED
+    finally:
+        second.communicate(b"")
+
+
+def test_a_group_none_of_whose_processes_can_be_seen_is_left_out_not_counted_as_idle() -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    clock = CpuClock({})
+    clock.groups = {"elsewhere": [gone.pid]}
+    assert "elsewhere" not in clock.read()[1]
+    assert "elsewhere" not in cpu_figures(clock.read(), clock.read(), work=1)
+
+
+def test_a_group_first_seen_in_the_second_reading_is_counted_from_zero() -> None:
+    before = (0.0, {"machine": 1.0})
+    after = (1.0, {"machine": 2.0, "database: intake": 0.25})
+    assert cpu_figures(before, after, work=1)["database: intake"] == {"core_share": 0.25, "ms_per_registration": 250.0}

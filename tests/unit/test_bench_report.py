@@ -99,12 +99,13 @@ def test_the_summary_says_where_the_cpu_went_and_what_the_machine_allows_at_that
             cpu_count=2,
             cpu_full_speed={k: {"core_share": v, "ms_per_registration": 0.0} for k, v in shares.items()},
             cpu_until_idle={k: {"core_share": 0.0, "ms_per_registration": v} for k, v in costs.items()},
+            cpu_fixed_rate={k: {"core_share": 0.0, "ms_per_registration": 2 * v} for k, v in costs.items()},
         )
     )
     intake = next(line for line in text.splitlines() if line.strip().startswith("intake "))
-    assert intake.split()[-2:] == ["36%", "1.20"]
+    assert intake.split()[-3:] == ["36%", "1.20", "2.40"]
     machine = next(line for line in text.splitlines() if "the whole machine" in line)
-    assert machine.split()[-2:] == ["190%", "6.25"]
+    assert machine.split()[-3:] == ["190%", "6.25", "12.50"]
     assert "6.25 ms of CPU a registration (its mail included), 2 CPUs allow at most 320 registrations/s" in text
 
 
@@ -170,3 +171,19 @@ def test_the_fixed_rate_latency_is_given_for_each_few_seconds_of_publication_in_
     assert windows[1]["p50"] == pytest.approx(200.0)
     line = next(x for x in report(figures(fixed_rate_latency_windows_ms=windows)).splitlines() if "of each" in x)
     assert line.strip() == "p99 of each 5 s, in order (ms): 100 2000"
+
+
+def test_each_services_database_connections_are_named_and_a_phase_without_figures_shows_a_dash() -> None:
+    text = report(
+        figures(
+            cpu_count=2,
+            cpu_full_speed={
+                "postgres": {"core_share": 0.4, "ms_per_registration": 0.0},
+                "database: notify": {"core_share": 0.15, "ms_per_registration": 0.0},
+            },
+            cpu_until_idle={"database: notify": {"core_share": 0.0, "ms_per_registration": 0.31}},
+        )
+    )
+    notify = next(line for line in text.splitlines() if "notify's connections" in line)
+    assert notify.split()[-3:] == ["15%", "0.31", "-"]
+    assert "database: notify" not in text

@@ -20,16 +20,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from aiokafka.structs import ConsumerRecord
 
 from dealreg_devstack import kafka_local, postgres_local
 from dealreg_devstack.bench.ceilings import RELAY_PARTITIONS, database_ceiling, start_relay, stop_relay
 from dealreg_devstack.bench.measure import (
+    DATABASE_PREFIX,
     CpuClock,
     Run,
     Sampler,
     Watcher,
     cpu_figures,
+    database_connections,
     hop_latencies_ms,
     phase,
     settle,
@@ -120,6 +123,15 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     cpu = CpuClock(
         processes | ({"broker": broker} if broker else {}), trees={"postgres": database} if database else None
     )
+
+    async def read_cpu() -> tuple[float, dict[str, float]]:
+        """The CPU clock, with each service's database connections as they are now."""
+        try:
+            cpu.groups = await database_connections(stack.admin_dsn, SERVICES)
+        except (OSError, asyncpg.PostgresError) as exc:  # the groups as last read: they are a detail
+            print(f"bench: could not list the database's connections ({exc!r})")
+        return cpu.read()
+
     figures: dict[str, Any] = {"run": run_id, "when": datetime.now(UTC).isoformat(), "args": recorded_arguments(args)}
     hop_watchers: list[Watcher] = []
     try:
@@ -192,9 +204,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             stop_relay(relays)
         figures["relay_per_s"] = round(relay_run.throughput(), 1)
 
-        cpu_before = cpu.read()
+        cpu_before = await read_cpu()
         full = await full_speed("pipeline: as fast as it goes", args.seconds)
-        cpu_full = cpu.read()
+        cpu_full = await read_cpu()
         figures["pipeline_per_s"] = round(full.throughput(), 1)
         figures["pipeline_finished"] = len(full.finished)
         figures["outcomes_full_speed"] = dict(full.outcomes.most_common())
@@ -206,7 +218,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         # where the machine's CPU went: shares of a core while at full speed, and the cost of a registration
         # over its whole way (from the burst's start until its last mail was sent)
         figures["cpu_full_speed"] = cpu_figures(cpu_before, cpu_full, len(full.finished))
-        figures["cpu_until_idle"] = cpu_figures(cpu_before, cpu.read(), len(full.finished))
+        figures["cpu_until_idle"] = cpu_figures(cpu_before, await read_cpu(), len(full.finished))
         figures["cpu_count"] = os.cpu_count()
         figures["mails_until_idle"] = smtp.messages
         # the rate at which everything keeps up, mail included: the burst's registrations over the time from its
@@ -232,7 +244,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             hop_watch.runs.append(hops[stage])
             await hop_watch.start()
             hop_watchers.append(hop_watch)
-        cpu_fixed = cpu.read()
+        cpu_fixed = await read_cpu()
         await phase(
             producer,
             REGISTRATIONS_SUBMITTED.name,
@@ -244,7 +256,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         )
         # how busy the machine was meanwhile: a stage applies smaller batches at a lower rate, each record costing
         # more, so half the rate is not half the load
-        figures["cpu_fixed_rate"] = cpu_figures(cpu_fixed, cpu.read(), len(fixed.finished))
+        figures["cpu_fixed_rate"] = cpu_figures(cpu_fixed, await read_cpu(), len(fixed.finished))
         figures["fixed_rate_hops_ms"] = hop_latencies_ms(
             fixed.published,
             ("intake", hops["intake"].finished),
@@ -382,18 +394,27 @@ CPU_NAMES = {
 }
 
 
+def cpu_name(name: str) -> str:
+    """How the summary names a process (or a group of them) whose CPU it counts."""
+    if name.startswith(DATABASE_PREFIX):
+        return f"database, {name.removeprefix(DATABASE_PREFIX)}'s connections (its pool, its relay)"
+    return CPU_NAMES.get(name, name)
+
+
 def cpu_lines(f: dict[str, Any]) -> list[str]:
-    """Where the CPU went: each process's share of a core at full speed, and what a registration costs it over
-    its whole way (the full-speed burst until its last mail was sent); from it, the most the machine allows."""
+    """Where the CPU went: each process's share of a core at full speed, what a registration costs it over its
+    whole way (the full-speed burst until its last mail was sent) and at the fixed rate; from the second, the
+    most the machine allows."""
     at_full, per_registration = f.get("cpu_full_speed", {}), f.get("cpu_until_idle", {})
+    at_rate = f.get("cpu_fixed_rate", {})
     if not at_full:
         return []
-    lines = [f"{'CPU, at full speed (share of a core) / until idle (per registration)':<62} {'share':>8} {'ms':>8}"]
+    lines = [f"{'CPU (share of a core at full speed, ms a registration)':<62} {'share':>8} {'to idle':>8} {'fixed':>8}"]
     for name in at_full:  # the services, the harness, the broker and the database, then the machine
-        ms = per_registration.get(name, {}).get("ms_per_registration")
+        ms = [part.get(name, {}).get("ms_per_registration") for part in (per_registration, at_rate)]
         lines.append(
-            f"  {CPU_NAMES.get(name, name):<60} {at_full[name]['core_share']:>8.0%} "
-            + (f"{ms:>8.2f}" if ms is not None else f"{'-':>8}")
+            f"  {cpu_name(name):<60} {at_full[name]['core_share']:>8.0%} "
+            + " ".join(f"{v:>8.2f}" if v is not None else f"{'-':>8}" for v in ms)
         )
     machine = per_registration.get("machine", {}).get("ms_per_registration")
     if machine and f.get("cpu_count") and f.get("settled_s") is not None:

@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -349,6 +349,20 @@ class CpuClock:
         self.processes = {name: pid for name, pid in processes.items() if _stat_fields(pid)}
         self.trees = {name: pid for name, pid in (trees or {}).items() if _stat_fields(pid)}
         self.tick = os.sysconf("SC_CLK_TCK")
+        # groups of processes that come and go (a service's database connections), named apart: each pid's CPU
+        # as of the last reading that saw it, so a group's total never falls when one of its processes ends
+        self.groups: Mapping[str, Iterable[int]] = {}
+        self._seen: dict[int, tuple[str, int]] = {}
+
+    def _group_ticks(self) -> dict[str, int]:
+        for name, pids in self.groups.items():
+            for pid in pids:
+                if fields := _stat_fields(pid):
+                    self._seen[pid] = (name, sum(int(f) for f in fields[11:13]))
+        totals: dict[str, int] = {}  # only groups seen here: a database elsewhere is no one's 0%
+        for name, ticks in self._seen.values():
+            totals[name] = totals.get(name, 0) + ticks
+        return totals
 
     def read(self) -> tuple[float, dict[str, float]]:
         """(now, CPU seconds used so far per name, and the whole machine's)."""
@@ -366,6 +380,7 @@ class CpuClock:
                     ticks += sum(int(f) for f in _stat_fields(pid)[11:15])  # its own time and its reaped children's
                     todo.extend(children.get(pid, ()))
                 used[name] = ticks / self.tick
+        used.update({name: ticks / self.tick for name, ticks in self._group_ticks().items()})
         with open("/proc/stat") as stat:
             user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in stat.readline().split()[1:9])
         used["machine"] = (user + nice + system + irq + softirq) / self.tick  # every process's, and the kernel's
@@ -380,11 +395,40 @@ def cpu_figures(
     (t0, a), (t1, b) = before, after
     return {
         name: {
-            "core_share": round((b[name] - a[name]) / max(t1 - t0, 1e-9), 3),
-            "ms_per_registration": round((b[name] - a[name]) * 1000 / max(work, 1), 3),
+            "core_share": round((b[name] - a.get(name, 0.0)) / max(t1 - t0, 1e-9), 3),
+            "ms_per_registration": round((b[name] - a.get(name, 0.0)) * 1000 / max(work, 1), 3),
         }
         for name in b
     }
+
+
+DATABASE_PREFIX = "database: "
+# a service's pool connects as `dealreg-<service>`, its outbox relay as `dealreg-<service>-outbox`
+_CONNECTIONS_SQL = "select pid, application_name from pg_stat_activity where application_name like 'dealreg-%'"
+
+
+def database_owner(application_name: str, services: Iterable[str]) -> str | None:
+    """The service a database connection works for, from its application name; None for anyone else's."""
+    for service in services:
+        if application_name in (f"dealreg-{service}", f"dealreg-{service}-outbox"):
+            return service
+    return None
+
+
+async def database_connections(admin_dsn: str, services: Iterable[str]) -> dict[str, list[int]]:
+    """Each service's database connections (its pool's and its relay's) by server process id, named
+    `database: <service>`; the CPU clock counts those it can see (a database on this machine)."""
+    services = list(services)
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        rows = await conn.fetch(_CONNECTIONS_SQL)
+    finally:
+        await conn.close()
+    groups: dict[str, list[int]] = {DATABASE_PREFIX + s: [] for s in services}
+    for row in rows:
+        if owner := database_owner(row["application_name"], services):
+            groups[DATABASE_PREFIX + owner].append(row["pid"])
+    return groups
 
 
 def _stat_fields(pid: int) -> list[str]:
