@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from dealreg_cli.kafka_read import Record, read_to_end, topic_overview
+from dealreg_cli.kafka_read import Record, read_to_end, scan, topic_overview
 from dealreg_shared.contracts import EventType, PartnerApplicationDecided, RegistrationDecided
 from dealreg_shared.contracts.catalog import CHANNELS
 from dealreg_shared.kafka import make_producer, publish_event
@@ -21,6 +21,7 @@ from dealreg_shared.topics import (
     REGISTRATIONS_RECEIVED,
     REGISTRATIONS_SUBMITTED,
     REGISTRATIONS_VETTED,
+    Topic,
     by_name,
 )
 
@@ -33,12 +34,29 @@ def _time(record: Record) -> str:
     return record.headers.get("ce_time") or datetime.fromtimestamp(record.timestamp_ms / 1000, UTC).isoformat()
 
 
+WAITING_STATUSES = ("under_review", "expiring")
+
+
+def still_waiting(waiting: dict[str, dict[str, Any]], r: Record) -> None:
+    """Folds one status record into the registrations that wait for a manager (each one's latest status, while
+    that is one that waits): what `pending` keeps is those, not the topic."""
+    data = r.data
+    if r.headers.get("ce_type") != EventType.REGISTRATION_STATUS_CHANGED or not isinstance(data, dict):
+        return
+    registration_id = data.get("registration_id")
+    if not isinstance(registration_id, str):
+        return
+    if data.get("status") in WAITING_STATUSES and isinstance(data.get("partner_id"), str):
+        waiting[registration_id] = {**data, "time": _time(r)}
+    else:
+        waiting.pop(registration_id, None)
+
+
 async def pending(bootstrap: str) -> list[dict[str, Any]]:
     """What waits for a manager: registrations under review, applications not decided, protections expiring."""
-    latest: dict[str, dict[str, Any]] = {}
-    for r in await read_to_end(bootstrap, REGISTRATION_STATUS.name):
-        if r.headers.get("ce_type") == EventType.REGISTRATION_STATUS_CHANGED and isinstance(r.data, dict):
-            latest[r.data["registration_id"]] = {**r.data, "time": _time(r)}
+    waiting: dict[str, dict[str, Any]] = {}
+    async for r in scan(bootstrap, REGISTRATION_STATUS.name):  # one at a time: the topic can be long
+        still_waiting(waiting, r)
     rows = [
         {
             "kind": "review" if s["status"] == "under_review" else "expiring",
@@ -48,8 +66,7 @@ async def pending(bootstrap: str) -> list[dict[str, Any]]:
             "since": s["time"],
             "until": s.get("protected_until"),
         }
-        for rid, s in latest.items()
-        if s["status"] in ("under_review", "expiring")
+        for rid, s in waiting.items()
     ]
     applications: dict[str, dict[str, Any]] = {}
     for r in await read_to_end(bootstrap, PARTNERS.name):
@@ -122,33 +139,49 @@ async def _publish(bootstrap: str, topic: Any, key: str, type: EventType, data: 
 
 
 async def history(bootstrap: str, registration_id: str) -> list[dict[str, Any]]:
-    """Every event about one registration across the four stages, in time order, from the topics."""
-    rows = []
-    for topic in (
-        REGISTRATIONS_SUBMITTED,
-        REGISTRATIONS_RECEIVED,
-        REGISTRATIONS_VETTED,
-        REGISTRATION_DECISIONS,
-        REGISTRATION_STATUS,
-        OPPORTUNITIES,
-    ):
-        for r in await read_to_end(bootstrap, topic.name):
-            data = r.data if isinstance(r.data, dict) else {}
-            if r.headers.get("ce_correlationid") != registration_id and data.get("registration_id") != registration_id:
-                continue
-            detail = data.get("status") or data.get("decision") or ""
-            if data.get("reason_code"):
-                detail += f" ({data['reason_code']})"
-            rows.append(
-                {
-                    "time": _time(r),
-                    "topic": topic.name,
-                    "event": r.headers.get("ce_type"),
-                    "source": r.headers.get("ce_source"),
-                    "detail": detail or data.get("opportunity_id"),
-                }
-            )
-    return sorted(rows, key=lambda row: str(row["time"]))
+    """Every event about one registration across the four stages, in time order, from the topics.
+
+    Only the services publish statuses, and their producers put a key's records in one partition: the statuses
+    are read there alone. The received event gives the registration's customer key, and with it the one
+    partition to read of the topics keyed by that (vetted, opportunities). The partners' submissions and the
+    decisions (which other tools publish too) are read whole. Every record is passed over unless it holds the
+    id's bytes, before anything is decoded, and only the registration's own are kept."""
+    found = await _about(bootstrap, REGISTRATION_STATUS, registration_id, key=registration_id)
+    for topic in (REGISTRATION_DECISIONS, REGISTRATIONS_SUBMITTED):
+        found += await _about(bootstrap, topic, registration_id)
+    received = await _about(bootstrap, REGISTRATIONS_RECEIVED, registration_id)
+    customer_key = next((d["customer_key"] for _, _, d in received if isinstance(d.get("customer_key"), str)), None)
+    found += received
+    for topic in (REGISTRATIONS_VETTED, OPPORTUNITIES):
+        found += await _about(bootstrap, topic, registration_id, key=customer_key)
+    return sorted((_history_row(*f) for f in found), key=lambda row: str(row["time"]))
+
+
+async def _about(
+    bootstrap: str, topic: Topic, registration_id: str, *, key: str | None = None
+) -> list[tuple[str, Record, dict[str, Any]]]:
+    """A topic's records about one registration (its id as their correlation id or in their data), read in the
+    partition of `key` when given, else in all."""
+    found = []
+    scanned = scan(bootstrap, topic.name, key=key.encode() if key else None, wanted=registration_id.encode())
+    async for r in scanned:
+        data = r.data if isinstance(r.data, dict) else {}
+        if r.headers.get("ce_correlationid") == registration_id or data.get("registration_id") == registration_id:
+            found.append((topic.name, r, data))
+    return found
+
+
+def _history_row(topic: str, r: Record, data: dict[str, Any]) -> dict[str, Any]:
+    detail = data.get("status") or data.get("decision") or ""
+    if data.get("reason_code"):
+        detail += f" ({data['reason_code']})"
+    return {
+        "time": _time(r),
+        "topic": topic,
+        "event": r.headers.get("ce_type"),
+        "source": r.headers.get("ce_source"),
+        "detail": detail or data.get("opportunity_id"),
+    }
 
 
 def dlq_of(topic: str) -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.partitioner import DefaultPartitioner
 
 from dealreg_shared.topics import by_name
 
@@ -32,7 +34,36 @@ class Record:
 
 
 async def read_to_end(bootstrap: str, topic: str) -> list[Record]:
-    """Every record the topic holds now, in partition and offset order."""
+    """Every record the topic holds now (each partition's in offset order)."""
+    return [r async for r in scan(bootstrap, topic)]
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """Where the services' producers put a record with this key: murmur2 of its bytes, as aiokafka's and the Java
+    client's default partitioners do."""
+    return int(DefaultPartitioner()(key, list(range(partitions)), []))
+
+
+async def partition_count(bootstrap: str, topic: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="dealreg-cli")
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return len(described["partitions"])
+
+
+async def scan(
+    bootstrap: str, topic: str, *, key: bytes | None = None, wanted: bytes | None = None
+) -> AsyncIterator[Record]:
+    """The records the topic holds now, one at a time (each partition's in offset order): what a command keeps is
+    all it holds, however long the topic.
+
+    `key`: only the partition the services' producers put that key in (`partition_of`), a topic's records about
+    one thing without reading the others'. `wanted`: only records whose value or headers contain these bytes (an
+    id), the rest passed over before anything is decoded; a value with JSON escapes is always kept, as its text
+    may spell the id otherwise."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,
@@ -43,11 +74,12 @@ async def read_to_end(bootstrap: str, topic: str) -> list[Record]:
     try:
         if topic not in await consumer.topics():
             raise LookupError(f"topic {topic} does not exist")
-        tps = [TopicPartition(topic, p) for p in range(by_name(topic).partitions)]
+        count = await partition_count(bootstrap, topic)  # the topic's own (an operator may have added some)
+        partitions = [partition_of(key, count)] if key is not None else list(range(count))
+        tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
-        records: list[Record] = []
         remaining = {tp for tp in tps if ends[tp] > 0}
         for tp in tps:
             if ends[tp] > 0 and await consumer.position(tp) >= ends[tp]:
@@ -56,16 +88,19 @@ async def read_to_end(bootstrap: str, topic: str) -> list[Record]:
             batch = await consumer.getmany(*remaining, timeout_ms=1000)
             for tp, items in batch.items():
                 for r in items:
-                    if r.offset < ends[tp]:
-                        headers = {k: v.decode("utf-8", "replace") for k, v in (r.headers or ())}
-                        records.append(
-                            Record(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value or b"", headers)
-                        )
+                    if r.offset >= ends[tp] or (wanted is not None and not _may_hold(r, wanted)):
+                        continue
+                    headers = {k: v.decode("utf-8", "replace") for k, v in (r.headers or ())}
+                    yield Record(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value or b"", headers)
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
-        return records
     finally:
         await consumer.stop()
+
+
+def _may_hold(record: Any, wanted: bytes) -> bool:
+    value = record.value or b""
+    return wanted in value or b"\\u" in value or any(wanted in v for _, v in record.headers or () if v)
 
 
 async def topic_overview(
