@@ -349,16 +349,17 @@ class CpuClock:
         self.processes = {name: pid for name, pid in processes.items() if _stat_fields(pid)}
         self.trees = {name: pid for name, pid in (trees or {}).items() if _stat_fields(pid)}
         self.tick = os.sysconf("SC_CLK_TCK")
-        # groups of processes that come and go (a service's database connections), named apart: each pid's CPU
-        # as of the last reading that saw it, so a group's total never falls when one of its processes ends
+        # groups of processes that come and go (a service's database connections), named apart: each process's
+        # CPU as of the last reading that saw it, so a group's total never falls when one of its processes ends
+        # (a process is its pid and its start time: a pid can be given again)
         self.groups: Mapping[str, Iterable[int]] = {}
-        self._seen: dict[int, tuple[str, int]] = {}
+        self._seen: dict[tuple[int, str], tuple[str, int]] = {}
 
     def _group_ticks(self) -> dict[str, int]:
         for name, pids in self.groups.items():
             for pid in pids:
                 if fields := _stat_fields(pid):
-                    self._seen[pid] = (name, sum(int(f) for f in fields[11:13]))
+                    self._seen[(pid, fields[19])] = (name, sum(int(f) for f in fields[11:13]))
         totals: dict[str, int] = {}  # only groups seen here: a database elsewhere is no one's 0%
         for name, ticks in self._seen.values():
             totals[name] = totals.get(name, 0) + ticks
