@@ -52,8 +52,9 @@ clean: down      ## stop the stack and delete its data, logs and the cached Kafk
 	rm -rf .dealreg
 
 .PHONY: bench bench-intake bench-conflict bench-notify
-bench: deps      ## the whole pipeline: throughput, latency, per-stage rates, memory, beside the relay and database ceilings
-	$(RUN) python -m dealreg_devstack.bench
+RUNS ?= 1
+bench: deps      ## the whole pipeline: throughput, latency, per-stage rates, memory, beside the relay and database ceilings (RUNS=3: three in a row, compared)
+	$(RUN) python -m dealreg_devstack.bench --runs $(RUNS)
 
 bench-intake: deps  ## intake's throughput on valid signed submissions (records/s), intake alone on the local stack
 	$(RUN) python -m dealreg_devstack.bench_intake

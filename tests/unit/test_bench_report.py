@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import pytest
 
-from dealreg_devstack.bench.__main__ import parse_args, recorded_arguments, report
+from dealreg_devstack.bench.__main__ import parse_args, recorded_arguments, report, runs_table
 from dealreg_devstack.bench.measure import Run, hop_latencies_ms, publish, write_json
 from dealreg_devstack.bench.workload import Submission
 
@@ -187,3 +187,26 @@ def test_each_services_database_connections_are_named_and_a_phase_without_figure
     notify = next(line for line in text.splitlines() if "notify's connections" in line)
     assert notify.split()[-3:] == ["15%", "0.31", "-"]
     assert "database: notify" not in text
+
+
+def test_several_runs_are_compared_side_by_side_with_each_figures_spread() -> None:
+    runs = [
+        figures(run="r1", pipeline_per_s=425.6, relay_per_s=3504.1, pipeline_vs_relay=0.121),
+        figures(run="r2", pipeline_per_s=506.1, relay_per_s=4790.2, pipeline_vs_relay=0.106),
+        figures(run="r3", fixed_rate_latency_ms={}),  # its fixed rate measured nothing
+    ]
+    runs[1]["fixed_rate_latency_ms"] = {"p50": 1.0, "p95": 2.0, "p99": 1615.0, "max": 1700.0}
+    lines = runs_table(runs).splitlines()
+    assert lines[0].startswith("3 runs in a row")
+    r1, r2, r3 = (next(x for x in lines if x.startswith(name)) for name in ("r1", "r2", "r3"))
+    assert "425.6/s" in r1 and "3504/s" in r1 and "12.1%" in r1 and "969 ms at 142/s" in r1
+    assert "1615 ms at 142/s" in r2
+    assert " - " in r3  # no latency, not a zero
+    assert "  end to end (/s): 284.4 to 506.1" in lines
+    assert "  p99 at the fixed rate (ms): 969.0 to 1615.0" in lines  # the run without one is left out
+
+
+def test_runs_must_be_at_least_one() -> None:
+    assert parse_args(["--runs", "3"]).runs == 3
+    with pytest.raises(SystemExit):
+        parse_args(["--runs", "0"])

@@ -450,19 +450,81 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--partners", type=int, default=20)
     parser.add_argument("--registrations", type=int, default=60000, help="signed in advance; the phases draw on them")
     parser.add_argument("--window", type=int, default=2000, help="most unfinished registrations at full speed")
-    parser.add_argument("--json", type=Path, help="where to write the figures (default .dealreg/bench/<time>.json)")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="runs in a row, each on a fresh stack (the local one), then a table comparing them",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        help="where to write the figures (default .dealreg/bench/<time>.json; with several runs, a list of them)",
+    )
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    return args
+
+
+def runs_table(runs: list[dict[str, Any]]) -> str:
+    """Runs side by side, and each figure's spread: the machine's speed moves between runs, the ratio to the relay
+    and the CPU a registration much less."""
+    rows = [
+        (
+            f["run"],
+            f"{f['pipeline_per_s']:.1f}/s",
+            f"{f['relay_per_s']:.0f}/s",
+            f"{f['pipeline_vs_relay']:.1%}",
+            f"{lat['p99']:.0f} ms at {f['fixed_rate_offered_per_s']:.0f}/s"
+            if (lat := f["fixed_rate_latency_ms"])
+            else "-",
+            f"{f.get('cpu_until_idle', {}).get('machine', {}).get('ms_per_registration', 0):.2f} ms",
+            " ".join(f"{v:.0f}" for v in f.get("peak_rss_mb", {}).values()),
+        )
+        for f in runs
+    ]
+    head = (
+        "run",
+        "end to end",
+        "relay",
+        "pipeline / relay",
+        "p99 at the fixed rate",
+        "CPU a registration",
+        "peak RSS (MB)",
+    )
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    lines = [f"{len(runs)} runs in a row (compare the ratio to the relay first: the machine's speed moves)"]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]]
+    spread = {
+        "end to end (/s)": [f["pipeline_per_s"] for f in runs],
+        "pipeline / relay (%)": [f["pipeline_vs_relay"] * 100 for f in runs],
+        "p99 at the fixed rate (ms)": [f["fixed_rate_latency_ms"]["p99"] for f in runs if f["fixed_rate_latency_ms"]],
+    }
+    lines += [f"  {name}: {min(v):.1f} to {max(v):.1f}" for name, v in spread.items() if v]
+    return "\n".join(lines)
 
 
 def main() -> None:
     args = parse_args()
-    started = time.monotonic()
-    figures = asyncio.run(bench(args))
-    figures["bench_seconds"] = round(time.monotonic() - started, 1)
-    path = args.json or state_dir() / "bench" / f"bench-{figures['when'][:19].replace(':', '')}.json"
-    print(report(figures))
-    write_json(path, figures)
-    print(f"\nfigures: {path}")
+    runs = []
+    for n in range(1, args.runs + 1):
+        if args.runs > 1:
+            print(f"bench: run {n} of {args.runs}")
+        started = time.monotonic()
+        figures = asyncio.run(bench(args))
+        figures["bench_seconds"] = round(time.monotonic() - started, 1)
+        print(report(figures))
+        if args.runs == 1 or args.json is None:
+            path = args.json or state_dir() / "bench" / f"bench-{figures['when'][:19].replace(':', '')}.json"
+            write_json(path, figures)
+            print(f"\nfigures: {path}")
+        runs.append(figures)
+    if args.runs > 1:
+        print("\n" + runs_table(runs))
+        if args.json is not None:
+            write_json(args.json, runs)
+            print(f"\nfigures of the {args.runs} runs: {args.json}")
 
 
 if __name__ == "__main__":

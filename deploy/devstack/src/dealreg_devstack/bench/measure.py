@@ -441,6 +441,6 @@ def _stat_fields(pid: int) -> list[str]:
         return []
 
 
-def write_json(path: Path, figures: dict[str, Any]) -> None:
+def write_json(path: Path, figures: dict[str, Any] | list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(figures, indent=2) + "\n")
