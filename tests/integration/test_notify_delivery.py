@@ -326,8 +326,11 @@ async def test_held_notifications_become_one_digest_even_with_racing_replicas(de
     for seq in range(3):
         await desk.record([mail(address, seq, "hourly")])
     await desk.record([mail(other, 9, "daily")])
-    # these three belong to an hour that has ended; one more arrives in the current hour
-    await desk.pool.execute("update notifications set created_at = now() - interval '2 hours'")
+    # these three belong to an hour that has ended; one more arrives in the current hour. Only these: two hours
+    # back, between midnight and 02:00 UTC, the daily one would belong to a day that has ended too
+    await desk.pool.execute(
+        "update notifications set created_at = now() - interval '2 hours' where address = $1", address
+    )
     await desk.record([mail(address, 3, "hourly")])
     digesters = [Digester(pool=desk.pool, settings=desk.settings()) for _ in range(3)]
     built = await asyncio.gather(*(d.build_due() for d in digesters))
