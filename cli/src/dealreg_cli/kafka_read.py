@@ -45,12 +45,15 @@ def partition_of(key: bytes, partitions: int) -> int:
 
 
 async def partition_count(bootstrap: str, topic: str) -> int:
+    """The topic's own partition count (an operator may have added some); LookupError for a topic not there."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="dealreg-cli")
     await admin.start()
     try:
         [described] = await admin.describe_topics([topic])
     finally:
         await admin.close()
+    if described["error_code"] or not described["partitions"]:
+        raise LookupError(f"topic {topic} does not exist")
     return len(described["partitions"])
 
 
@@ -64,6 +67,7 @@ async def scan(
     one thing without reading the others'. `wanted`: only records whose value or headers contain these bytes (an
     id), the rest passed over before anything is decoded; a value with JSON escapes is always kept, as its text
     may spell the id otherwise."""
+    count = await partition_count(bootstrap, topic)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,
@@ -72,9 +76,6 @@ async def scan(
     )
     await consumer.start()
     try:
-        if topic not in await consumer.topics():
-            raise LookupError(f"topic {topic} does not exist")
-        count = await partition_count(bootstrap, topic)  # the topic's own (an operator may have added some)
         partitions = [partition_of(key, count)] if key is not None else list(range(count))
         tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
