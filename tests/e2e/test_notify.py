@@ -14,12 +14,15 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import asyncpg
 import pytest
 
 from dealreg_devstack.launcher import service_env, start_service, wait_ready
 from dealreg_devstack.procs import wait_until
 from dealreg_devstack.sinks import SmtpSink, WebhookSink
-from dealreg_shared.envelope import utcnow
+from dealreg_shared.contracts import EventType, RegistrationStatusChanged
+from dealreg_shared.envelope import new_event, utcnow
+from dealreg_shared.topics import REGISTRATION_STATUS
 from tests.conftest import unique
 from tests.e2e.conftest import Pipeline
 from tests.e2e.notify_desk import (
@@ -263,3 +266,83 @@ def test_the_partners_secret_the_operator_hands_out_is_the_one_that_signs_its_we
         check=True,
     )
     assert out.stdout.strip() == partner_secret("p-northwind-0b7e2f")
+
+
+async def test_purged_history_goes_for_good_and_a_status_read_again_is_still_not_notified_twice(desk: Desk) -> None:
+    """Last in the module: it ages every notification recorded so far by 100 days (creation times grow with the
+    ids, as the retention expects) and purges them."""
+    partner = unique("p-purged-")
+    email, hook = await desk.partner(partner)
+    registration = str(uuid.uuid4())
+    data = RegistrationStatusChanged.model_validate(
+        {
+            "registration_id": registration,
+            "partner_id": partner,
+            "status": "approved",
+            "stage": "conflict",
+            "partner_message": "Your registration is approved.",
+            "occurred_at": utcnow(),
+            "protected_until": utcnow() + timedelta(days=90),
+            "customer_name": "Contoso GmbH",
+        }
+    )
+    event, value = new_event(
+        type=EventType.REGISTRATION_STATUS_CHANGED, source="dealreg/conflict", data=data, correlation_id=registration
+    )
+
+    async def publish() -> None:
+        await desk.pipeline.producer.send_and_wait(
+            REGISTRATION_STATUS.name, value=value, key=registration.encode(), headers=event.headers()
+        )
+
+    await publish()
+    await desk.pipeline.eventually(
+        lambda: desk.mails_about(email, registration) and desk.hooks.to(hook)[1:], "the status is mailed and posted"
+    )
+    admin = await asyncpg.connect(desk.pipeline.stack.admin_dealreg_dsn)
+    try:
+
+        async def finished() -> bool:
+            about = "select count(*) from notify.notifications where payload->>'registration_id' = $1"
+            return bool(
+                await admin.fetchval(about, registration)
+                and not await admin.fetchval(about + " and status not in ('sent', 'digested')", registration)
+            )
+
+        await wait_until(finished, timeout_s=20, what="its notifications are recorded as sent")
+        recorded = await admin.fetchval(
+            "select count(*) from notify.notifications where payload->>'registration_id' = $1", registration
+        )
+        await admin.execute(
+            "update notify.notifications set created_at = created_at - interval '100 days' "
+            "where id <= (select max(id) from notify.notifications)"
+        )
+        env = service_env(desk.pipeline.stack, "notify", health_port=0, extra=desk.env)
+        cli = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "dealreg_notify", "purge", "--days", "90", env=env, stdout=asyncio.subprocess.PIPE
+        )
+        output = (await cli.communicate())[0].decode()
+        assert cli.returncode == 0, output
+        [summary] = [line for line in output.splitlines() if line.startswith("deleted ")]
+        assert int(summary.split()[1]) >= recorded
+        assert "created more than 90 days ago" in summary
+        left = await admin.fetchval(
+            "select count(*) from notify.notifications where payload->>'registration_id' = $1", registration
+        )
+        assert left == 0, "the registration's notifications are gone"
+
+        # the same status again (a replay, a producer's retry), then a new one behind it on the same partition:
+        # once the new one is mailed, the old one has been read, and its event was still in notify's inbox
+        await publish()
+        later = await desk.status(partner, "expired", registration_id=registration)
+        await desk.pipeline.eventually(
+            lambda: any("expired" in m.text for m in desk.mails_about(email, later)), "the later status is mailed"
+        )
+        kinds = await admin.fetch(
+            "select payload->>'status' as status from notify.notifications where payload->>'registration_id' = $1",
+            registration,
+        )
+        assert {r["status"] for r in kinds} == {"expired"}, "nothing recorded again for the purged status"
+        assert len([m for m in desk.mails_about(email, registration) if "approved" in m.text]) == 1
+    finally:
+        await admin.close()

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -22,8 +23,10 @@ from dealreg_notify.delivery import RUNS_IN_A_ROW, Deliverer, SentMarks
 from dealreg_notify.digest import Digester
 from dealreg_notify.directory import Directory
 from dealreg_notify.domain import Notification
+from dealreg_notify.retention import Retention
 from dealreg_notify.settings import NotifySettings
 from dealreg_shared.db import create_pool, migrate, service_migrations
+from dealreg_shared.envelope import utcnow
 from tests.conftest import unique
 from tests.integration.plans import buffers, buffers_prepared
 
@@ -426,3 +429,135 @@ async def test_marks_and_claims_prepared_while_the_table_was_small_go_by_index_o
     # index descents for the 20 rows marked and the address claimed: tens to a few hundred buffers (331 and 52 when
     # written); a plan that reads the table (its 40,000 rows) touches thousands (2,193 and 3,858 when written)
     assert max(costs.values()) < 1000, costs
+
+
+async def _age(desk: Desk, address: str, days: float) -> None:
+    await desk.pool.execute(
+        "update notifications set created_at = now() - make_interval(secs => $2) where address = $1",
+        address,
+        days * 86400,
+    )
+
+
+async def test_retention_deletes_finished_notifications_past_it_with_their_attempts_and_keeps_the_rest(
+    desk: Desk,
+) -> None:
+    old, recent, waiting = (f"{unique(n)}@vendor.example" for n in ("old", "new", "wait"))
+    digested = f"{unique('dig')}@vendor.example"
+    for seq in range(3):
+        await desk.record([mail(old, seq)])
+    # a digest built from two held ones, with what it carried
+    for seq in range(2):
+        await desk.record([mail(digested, seq, "hourly")])
+    await _age(desk, digested, 1 / 12)
+    assert await Digester(pool=desk.pool, settings=desk.settings()).build_due() == 1
+    # not finished: a mail waiting for its retry, and one held for a digest
+    await desk.record([mail(waiting, 0)])
+    await desk.record([mail(waiting, 1, "daily")])
+    await desk.pool.execute(
+        "update notifications set next_attempt_at = now() + interval '1 hour' where address = $1", waiting
+    )
+    last_old = await desk.pool.fetchval("select max(id) from notifications")
+    for seq in range(3):
+        await desk.record([mail(recent, seq)])
+    async with desk.deliverers():
+        await eventually(
+            lambda: len(desk.smtp.to(old)) == 3 and len(desk.smtp.to(recent)) == 3 and desk.smtp.to(digested),
+            "the old and recent mails and the digest sent",
+        )
+    await desk.pool.execute("update notifications set status = 'failed' where address = $1 and subject = '#2'", old)
+    # in id order, as they were recorded: everything up to the waiting ones 91 days old, the recent ones 89
+    await desk.pool.execute(
+        "update notifications set created_at = now() - make_interval(days => case when id <= $1 then 91 else 89 end)",
+        last_old,
+    )
+    attempts_before = await desk.pool.fetchval("select count(*) from delivery_attempts")
+
+    pool = await desk.service_pool()
+    try:
+        deleted = await Retention(pool=pool, settings=desk.settings(notification_retention_days=90)).purge()
+    finally:
+        await pool.close()
+
+    left = await desk.pool.fetch("select address, status from notifications order by id")
+    assert deleted == 6, "the old address's three (two sent, one failed), the digest and the two it carried"
+    assert [(r["address"], r["status"]) for r in left] == [(waiting, "pending"), (waiting, "held")] + [
+        (recent, "sent")
+    ] * 3
+    attempts = await desk.pool.fetch(
+        "select n.address from delivery_attempts a join notifications n on n.id = a.notification_id"
+    )
+    assert [r["address"] for r in attempts] == [recent] * 3
+    assert attempts_before - len(attempts) == 3 + 1, "the old address's attempts and the digest's went with them"
+
+
+async def test_retention_never_deletes_a_digest_before_what_it_carried(desk: Desk) -> None:
+    address = f"{unique('dig')}@vendor.example"
+    for seq in range(2):
+        await desk.record([mail(address, seq, "hourly")])
+    await _age(desk, address, 1 / 12)
+    assert await Digester(pool=desk.pool, settings=desk.settings()).build_due() == 1
+    await desk.pool.execute("update notifications set status = 'sent' where event_type = 'notify.digest'")
+    await _age(desk, address, 91)
+    items = [r["id"] for r in await desk.pool.fetch("select id from notifications where digest_id is not null")]
+    before = utcnow() - timedelta(days=90)
+    # a batch that reaches the digest without the two it carried (they came first, so a batch never does that
+    # by itself): the digest stays, no foreign key error
+    alone = await store_delivery.purge_finished(desk.pool, before=before, after_id=max(items), below_id=2**62, limit=10)
+    assert (alone.deleted, alone.examined) == (0, 1)
+    together = await store_delivery.purge_finished(desk.pool, before=before, after_id=0, below_id=2**62, limit=10)
+    assert (together.deleted, together.examined) == (3, 3)
+    assert await desk.pool.fetchval("select count(*) from notifications") == 0
+
+
+async def test_a_long_history_goes_in_batches_each_starting_where_the_last_ended(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    address = f"{unique('long')}@vendor.example"
+    for seq in range(25):
+        await desk.record([mail(address, seq)])
+    await desk.pool.execute("update notifications set status = 'sent'")
+    # four days apart, in id order, the oldest 120 days back: the first eight (120 to 92 days old) are past 90
+    await desk.pool.execute(
+        "update notifications set created_at = now() - make_interval(days => 120 - (id - (select min(id) from "
+        "notifications))::int * 4)"
+    )
+    ids = [r["id"] for r in await desk.pool.fetch("select id from notifications order by id")]
+    assert await store_delivery.first_id_since(desk.pool, utcnow() - timedelta(days=90)) == ids[8]
+    assert await store_delivery.first_id_since(desk.pool, utcnow() - timedelta(days=200)) == ids[0]
+    assert await store_delivery.first_id_since(desk.pool, utcnow()) is None
+    calls: list[tuple[int, int]] = []
+    purge = store_delivery.purge_finished
+
+    async def counted(pool: Any, **kwargs: Any) -> store_delivery.Purged:
+        calls.append((kwargs["after_id"], kwargs["below_id"]))
+        return await purge(pool, **kwargs)
+
+    monkeypatch.setattr(store_delivery, "purge_finished", counted)
+    monkeypatch.setattr("dealreg_notify.retention.PURGE_BATCH", 3)
+    assert await Retention(pool=desk.pool, settings=desk.settings(notification_retention_days=90)).purge() == 8
+    # batches of three from id 0 up to the first notification since the cutoff (88 days old)
+    assert calls == [(0, ids[8]), (ids[2], ids[8]), (ids[5], ids[8])]
+    left = [r["id"] for r in await desk.pool.fetch("select id from notifications order by id")]
+    assert left == ids[8:]
+
+
+async def test_notify_purges_its_history_when_it_starts(desk: Desk) -> None:
+    address = f"{unique('start')}@vendor.example"
+    for seq in range(3):
+        await desk.record([mail(address, seq)])
+    await desk.pool.execute("update notifications set status = 'sent'")
+    await _age(desk, address, 2)
+    settings = desk.settings(notification_retention_days=1, retention_interval_s=3600)
+    task = asyncio.create_task(Retention(pool=desk.pool, settings=settings).run())
+    try:
+        await wait_until(
+            lambda: _none_left(desk), timeout_s=10, what="the retention's first round, at start, deletes the old ones"
+        )
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _none_left(desk: Desk) -> bool:
+    return await desk.pool.fetchval("select count(*) from notifications") == 0

@@ -50,6 +50,11 @@ NOTIFICATIONS_DELIVERED = Counter(
     ["channel", "outcome"],
     registry=REGISTRY,
 )
+NOTIFICATIONS_PURGED = Counter(
+    "dealreg_notifications_purged",
+    "Finished notifications deleted once past their retention (DEALREG_NOTIFICATION_RETENTION_DAYS)",
+    registry=REGISTRY,
+)
 
 
 def exposition() -> bytes:

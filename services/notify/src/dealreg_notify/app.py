@@ -26,6 +26,7 @@ from dealreg_notify.domain import (
     route_partner_approved,
     route_status,
 )
+from dealreg_notify.retention import Retention
 from dealreg_notify.settings import NotifySettings
 from dealreg_shared.config import load_section_or_exit
 from dealreg_shared.consumer import Incoming
@@ -164,6 +165,8 @@ def build_app(settings: NotifySettings) -> FastStream:
         "delivery", lambda: Deliverer(pool=runtime.pool, settings=settings, directory=directory).run()
     )
     runtime.add_background("digest", lambda: Digester(pool=runtime.pool, settings=settings).run())
+    if settings.notification_retention_days:
+        runtime.add_background("retention", lambda: Retention(pool=runtime.pool, settings=settings).run())
     if settings.actions_port:
         runtime.add_background(
             "actions",

@@ -46,6 +46,13 @@ class NotifySettings(ServiceSettings):
     delivery_lease_s: float = Field(default=90.0, gt=0, description="a crashed process's claims return after this")
     digest_hourly_period_s: float = Field(default=3600.0, gt=0, description="length of an 'hourly' digest period")
     digest_daily_period_s: float = Field(default=86400.0, gt=0, description="length of a 'daily' digest period")
+    notification_retention_days: float = Field(
+        default=90.0,
+        ge=0,
+        description="sent, failed and digested notifications older than this are deleted, with their delivery "
+        "attempts; 0: kept for ever",
+    )
+    retention_interval_s: float = Field(default=3600.0, gt=0, le=86400, description="how often the retention runs")
     actions_port: int = Field(default=0, ge=0, le=65535, description="one-click decisions' HTTP port; 0: off")
     actions_base_url: str = Field(
         default="", pattern=r"^(https?://\S+)?$", description="what one-click links start with, e.g. https://host"

@@ -158,6 +158,58 @@ async def mark_failed_attempt(
     return bool(recorded)
 
 
+async def first_id_since(pool: Pool, moment: datetime) -> int | None:
+    """The id of the first notification created at or after `moment` (None: none was), found by bisecting the
+    primary key (ids and creation times grow together): a few dozen index probes, however long the history,
+    where walking the key from the oldest read every row that came before."""
+    low: int | None = await pool.fetchval("select min(id) from notifications")
+    high: int | None = await pool.fetchval("select max(id) from notifications")
+    if low is None or high is None:
+        return None
+    top, high = high, high + 1  # the answer lies in [low, high]; high: none since
+    while low < high:
+        middle = (low + high) // 2
+        row = await pool.fetchrow(
+            "select id, created_at >= $2 as since from notifications where id >= $1 order by id limit 1", middle, moment
+        )
+        if row is None or row["since"]:
+            high = middle
+        else:
+            low = row["id"] + 1
+    return None if low > top else low
+
+
+# Finished notifications created before the cutoff ($1), the oldest first from after id $3 and below id $4, at most
+# $2 of them, with their delivery attempts. A digest goes only with every notification it carried (they are
+# older: they go first, or beside it). Answers how many went, how many were looked at and the last id looked at.
+_PURGE_SQL = (
+    "with doomed as (select id from notifications where id > $3 and id < $4 "
+    "and status in ('sent', 'failed', 'digested') and created_at < $1 order by id limit $2 for update skip locked), "
+    "gone as (select id from doomed d where not exists (select 1 from notifications i where i.digest_id = d.id "
+    "and i.id <> all(array(select id from doomed)))), "
+    "attempts as (delete from delivery_attempts where notification_id = any(array(select id from gone))), "
+    "deleted as (delete from notifications where id = any(array(select id from gone)) returning id) "
+    "select (select count(*) from deleted) as deleted, (select count(*) from doomed) as examined, "
+    "(select max(id) from doomed) as last"
+)
+
+
+@dataclass(frozen=True)
+class Purged:
+    deleted: int
+    examined: int
+    last_id: int | None
+
+
+async def purge_finished(pool: Pool, *, before: datetime, after_id: int, below_id: int, limit: int) -> Purged:
+    """Deletes up to `limit` sent, failed or digested notifications created before `before` (ids between
+    `after_id` and `below_id`, both excluded), with their delivery attempts. Pending and held ones stay, whatever
+    their age; rows another transaction holds are left for the next round."""
+    row = await pool.fetchrow(_PURGE_SQL, before, limit, after_id, below_id)
+    assert row is not None
+    return Purged(row["deleted"], row["examined"], row["last"])
+
+
 async def get_due_digests(pool: Pool, *, hourly_s: float, daily_s: float) -> list[asyncpg.Record]:
     """(recipient, address, digest) of every held group with something from a period that has ended."""
     rows: list[asyncpg.Record] = await pool.fetch(
