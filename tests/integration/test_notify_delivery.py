@@ -27,6 +27,7 @@ from dealreg_notify.retention import Retention
 from dealreg_notify.settings import NotifySettings
 from dealreg_shared.db import create_pool, migrate, service_migrations
 from dealreg_shared.envelope import utcnow
+from dealreg_shared.metrics import REGISTRY
 from tests.conftest import unique
 from tests.integration.plans import buffers, buffers_prepared
 
@@ -255,16 +256,30 @@ async def test_a_busy_address_does_not_keep_its_slot_from_another_address_for_ev
     assert [m.subject for m in desk.smtp.to(busy)] == [f"#{seq}" for seq in range(4 * turn)]
 
 
+def deliveries() -> dict[str, float]:
+    """Notify's webhook delivery attempts by outcome, as its /metrics counts them (this process's registry)."""
+    return {
+        outcome: REGISTRY.get_sample_value(
+            "dealreg_notification_deliveries_total", {"channel": "webhook", "outcome": outcome}
+        )
+        or 0.0
+        for outcome in ("sent", "retry", "failed")
+    }
+
+
 async def test_a_notification_that_keeps_failing_is_marked_failed_and_the_address_moves_on(desk: Desk) -> None:
     name = unique("dead")
     desk.hooks.fail_next[name] = 3  # every attempt the first notification gets
     await desk.record([hook(desk, name, 1)])
     await desk.record([hook(desk, name, 2)])
+    before = deliveries()
     async with desk.deliverers(delivery_max_attempts=3):
         await eventually(lambda: desk.hooks.to(name), "the next notification reaches the address")
     [failed] = await store.get_failed(desk.pool, limit=10)
     assert failed["attempts"] == 3 and "HTTP 503" in failed["last_error"]
     assert [h.json["data"]["seq"] for h in desk.hooks.to(name)] == [2]
+    after = deliveries()
+    assert {k: after[k] - before[k] for k in after} == {"sent": 1, "retry": 2, "failed": 1}, "every attempt counted"
 
 
 async def test_a_slow_webhook_does_not_hold_up_other_recipients(desk: Desk) -> None:

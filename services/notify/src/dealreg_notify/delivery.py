@@ -19,6 +19,7 @@ from dealreg_notify.directory import Directory
 from dealreg_notify.settings import NotifySettings
 from dealreg_shared.db import Pool
 from dealreg_shared.envelope import utcnow
+from dealreg_shared.metrics import NOTIFICATIONS_DELIVERED
 
 log = structlog.get_logger(__name__)
 
@@ -178,6 +179,7 @@ class Deliverer:
             return False
         if not await self._record(lambda: self.sent_marks.mark(store_delivery.Sent(row["id"], attempt, token))):
             return False
+        NOTIFICATIONS_DELIVERED.labels(row["channel"], "sent").inc()
         log.info(
             "notification_sent",
             notification_id=row["id"],
@@ -196,6 +198,8 @@ class Deliverer:
                 self.pool, row["id"], attempt, lease_token=token, error=error, retry_at=retry_at
             )
         )
+        if recorded:
+            NOTIFICATIONS_DELIVERED.labels(row["channel"], "failed" if retry_at is None else "retry").inc()
         if recorded and retry_at is None:
             log.error("notification_failed", notification_id=row["id"], attempts=attempt, error=error)
         elif recorded:
