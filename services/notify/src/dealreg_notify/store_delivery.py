@@ -162,8 +162,11 @@ async def first_id_since(pool: Pool, moment: datetime) -> int | None:
     """The id of the first notification created at or after `moment` (None: none was), found by bisecting the
     primary key (ids and creation times grow together): a few dozen index probes, however long the history,
     where walking the key from the oldest read every row that came before."""
-    low: int | None = await pool.fetchval("select min(id) from notifications")
-    high: int | None = await pool.fetchval("select max(id) from notifications")
+    bounds = await pool.fetchrow("select min(id) as low, max(id) as high from notifications")
+    assert bounds is not None
+    low: int | None
+    high: int | None
+    low, high = bounds["low"], bounds["high"]
     if low is None or high is None:
         return None
     top, high = high, high + 1  # the answer lies in [low, high]; high: none since
