@@ -7,6 +7,7 @@ import pwd
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,9 +111,35 @@ def _chown_for_server(lay: PgLayout) -> None:
         os.chown(path, pg.pw_uid, pg.pw_gid)
 
 
+def first_closed_dir(path: Path, can_enter: Callable[[Path], bool]) -> Path | None:
+    """The first directory on the way from / to `path` (itself included) that `can_enter` refuses; None: all open."""
+    return next((p for p in [*reversed(path.parents), path] if not can_enter(p)), None)
+
+
+def _postgres_can_enter(path: Path) -> bool:
+    result = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(path)], check=False)
+    return result.returncode == 0
+
+
+def _check_reachable(lay: PgLayout) -> None:
+    """As root, the server runs as `postgres`, which must be able to enter every directory above its own. Inside
+    a checkout in a private folder (`mktemp -d` makes them 0700), initdb failed with `Permission denied` on a file
+    of ours; say which directory and what to do instead."""
+    if os.geteuid() != 0:
+        return
+    closed = first_closed_dir(lay.home.parent, _postgres_can_enter)
+    if closed is not None:
+        raise SystemExit(
+            f"dealreg: the local Postgres runs as the `postgres` user, which cannot enter {closed} on the way to "
+            f"{lay.home}: let it through (chmod o+x {closed}), work from a checkout it can reach, or point "
+            "DEALREG_ADMIN_DATABASE_URL at a running server"
+        )
+
+
 def _initdb(lay: PgLayout, bins: Path) -> None:
     if (lay.data / "PG_VERSION").is_file():
         return
+    _check_reachable(lay)
     lay.data.mkdir(exist_ok=True)
     lay.sockets.mkdir(exist_ok=True)
     _chown_for_server(lay)
