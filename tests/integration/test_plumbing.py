@@ -9,7 +9,6 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -21,7 +20,7 @@ from dealreg_devstack.provision import Stack
 from dealreg_devstack.topicreader import collect
 from dealreg_shared.consumer import DLQ_VALUE_MAX_BYTES, Incoming, PoisonRecord, RecordProcessor, RetryPolicy
 from dealreg_shared.contracts import DecisionRefused, EventType
-from dealreg_shared.db import PLUMBING_TRACK, Conn, create_pool, migrate, service_migrations
+from dealreg_shared.db import Conn
 from dealreg_shared.envelope import new_event, utcnow
 from dealreg_shared.kafka import ensure_topics, make_producer
 from dealreg_shared.outbox import (
@@ -34,30 +33,10 @@ from dealreg_shared.outbox import (
 )
 from dealreg_shared.topics import REGISTRATION_DECISIONS, REGISTRATION_STATUS, Topic
 from tests.conftest import consumer_record, unique
+from tests.integration.conftest import Plumbing
 from tests.integration.plans import buffers_prepared
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass
-class Plumbing:
-    pool: asyncpg.Pool
-    schema: str
-    dsn: str
-
-
-@pytest.fixture
-async def plumbing(stack: Stack) -> AsyncIterator[Plumbing]:
-    """A throwaway schema with the inbox/outbox tables, as a service would have it."""
-    schema = unique("t_")
-    admin = await asyncpg.connect(stack.admin_dealreg_dsn)
-    await admin.execute(f"create schema {schema}")
-    plumbing_only = [m for m in service_migrations("dealreg_intake") if m.track == PLUMBING_TRACK]
-    await migrate(admin, schema=schema, migrations=plumbing_only)
-    await admin.close()
-    pool = await create_pool(stack.admin_dealreg_dsn, schema=schema)
-    yield Plumbing(pool, schema, stack.admin_dealreg_dsn)
-    await pool.close()
 
 
 def record_of(value: bytes, headers: list[tuple[str, bytes]], *, offset: int = 7) -> ConsumerRecord[Any, Any]:
