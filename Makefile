@@ -51,7 +51,7 @@ status: deps     ## what of the local stack runs
 clean: down      ## stop the stack and delete its data, logs and the cached Kafka jars
 	rm -rf .dealreg
 
-.PHONY: bench bench-intake bench-conflict bench-notify
+.PHONY: bench bench-intake bench-conflict bench-notify bench-retention
 RUNS ?= 1
 bench: deps      ## the whole pipeline: throughput, latency, per-stage rates, memory, beside the relay and database ceilings (RUNS=3: three in a row, compared)
 	$(RUN) python -m dealreg_devstack.bench --runs $(RUNS)
@@ -66,3 +66,6 @@ bench-conflict: up  ## conflict: name-matching precision/recall, decision time a
 
 bench-notify: deps  ## notifications delivered per second to local SMTP and webhook sinks
 	$(RUN) python -m dealreg_devstack.bench_notify
+
+bench-retention: deps  ## the inbox's retention: a round over 2 million rows received in 60 days, in a scratch schema
+	$(RUN) python -m dealreg_devstack.bench_retention

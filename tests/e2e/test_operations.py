@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from urllib.parse import urlsplit
 
+import asyncpg
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -102,3 +103,36 @@ async def test_readiness_turns_not_ready_when_the_database_is_unreachable_and_re
     finally:
         replica.stop()
         await proxy.stop()
+
+
+async def test_a_service_starting_forgets_inbox_rows_past_their_retention_and_keeps_the_rest(
+    pipeline: Pipeline,
+) -> None:
+    """The inbox's retention runs when a service starts: the local broker keeps its topics a week, segments roll
+    weekly, so at the default 30 days a row received 40 days ago goes and one received now stays."""
+    p = pipeline
+    marker = uuid.uuid4().hex
+    aged, recent = f"tests-aged-{marker}", f"tests-recent-{marker}"
+    admin = await asyncpg.connect(p.stack.admin_dealreg_dsn)
+
+    async def left() -> set[str]:
+        rows = await admin.fetch("select event_id from vetting.inbox where event_id = any($1)", [aged, recent])
+        return {r["event_id"] for r in rows}
+
+    try:
+        await admin.execute(
+            "insert into vetting.inbox (event_id, topic, received_at) "
+            "values ($1, 'tests', now() - interval '40 days'), ($2, 'tests', now())",
+            aged,
+            recent,
+        )
+        replica = start_service(p.stack, "vetting", log_dir=p.log_dir, replica=uuid.uuid4().int % 1000 + 1)
+        try:
+            await wait_ready([replica])
+            await p.eventually_async(left, {recent}, "the aged inbox row purged, the recent one kept")
+            assert await sample(replica.health_port, "dealreg_inbox_purged_total", service="vetting") >= 1
+        finally:
+            replica.stop()
+    finally:
+        await admin.execute("delete from vetting.inbox where event_id = any($1)", [aged, recent])
+        await admin.close()

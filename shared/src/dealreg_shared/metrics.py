@@ -55,6 +55,12 @@ NOTIFICATIONS_PURGED = Counter(
     "Finished notifications deleted once past their retention (DEALREG_NOTIFICATION_RETENTION_DAYS)",
     registry=REGISTRY,
 )
+INBOX_PURGED = Counter(
+    "dealreg_inbox_purged",
+    "Inbox rows deleted once past their retention (DEALREG_INBOX_RETENTION_DAYS) and out of every topic",
+    ["service"],
+    registry=REGISTRY,
+)
 
 
 def exposition() -> bytes:

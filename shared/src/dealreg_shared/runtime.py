@@ -19,6 +19,7 @@ from faststream.message import StreamMessage
 from dealreg_shared.consumer import Handler, RecordProcessor, RetryPolicy, RunHandler, Skip
 from dealreg_shared.db import Pool, create_pool, migrate, service_migrations
 from dealreg_shared.health import HealthServer
+from dealreg_shared.inbox_retention import InboxRetention
 from dealreg_shared.kafka import ACK_POLICY, DeferredCommits, make_broker, make_producer, poll_without_pause, rewind
 from dealreg_shared.logging import configure_logging, library_logger
 from dealreg_shared.metrics import CONSUMER_LAG
@@ -58,6 +59,7 @@ class ServiceRuntime:
         self.health: HealthServer | None = None
         self._background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {}
         self._commits = DeferredCommits()
+        self._topics: list[str] = []  # what the subscribers read: what the inbox's retention asks the broker about
 
     def add_background(self, name: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """A long-running task started once the pool is ready and cancelled on shutdown."""
@@ -90,6 +92,7 @@ class ServiceRuntime:
             _observe_lag(self.service, consumer, records)
 
         on_records.__name__ = handler.__name__
+        self._topics.append(topic.name)
         subscriber = self.broker.subscriber(
             topic.name,
             group_id=f"dealreg-{self.service}.{topic.name}",
@@ -127,7 +130,18 @@ class ServiceRuntime:
         await producer.start()
         relay = OutboxRelay(dsn=s.database_url, schema=self.service, producer=producer)
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
-        tasks = [asyncio.create_task(_supervised(name, work), name=name) for name, work in self._background.items()]
+        background = dict(self._background)
+        if s.inbox_retention_days and self._topics:
+            retention = InboxRetention(
+                pool=self._pool,
+                service=self.service,
+                bootstrap=s.kafka_bootstrap,
+                topics=self._topics,
+                days=s.inbox_retention_days,
+                interval_s=s.retention_interval_s,
+            )
+            background["inbox-retention"] = retention.run
+        tasks = [asyncio.create_task(_supervised(name, work), name=name) for name, work in background.items()]
         # cancelled with the background tasks, once FastStream has stopped the consumers (each commits as it stops)
         tasks.append(asyncio.create_task(_supervised("offset-commits", self._commits.run), name="offset-commits"))
         if s.health_port:

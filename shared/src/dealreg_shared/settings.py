@@ -35,6 +35,15 @@ class ServiceSettings(BaseSettings):
     max_record_bytes: int = Field(default=256 * 1024, ge=1024)
     db_pool_size: int = Field(default=5, ge=1, le=100)
     batch_max_records: int = Field(default=200, ge=1, le=5000, description="records applied in one transaction")
+    inbox_retention_days: float = Field(
+        default=30.0,
+        ge=0,
+        description="inbox rows (events applied) older than this are deleted, once no topic the service reads can "
+        "still hold their events; 0: kept for ever",
+    )
+    retention_interval_s: float = Field(
+        default=3600.0, gt=0, le=86400, description="how often the retentions run (the inbox's, notify's)"
+    )
     config_file: str = Field(default="", description="the program's TOML configuration; empty: built-in defaults")
 
 

@@ -52,7 +52,6 @@ class NotifySettings(ServiceSettings):
         description="sent, failed and digested notifications older than this are deleted, with their delivery "
         "attempts; 0: kept for ever",
     )
-    retention_interval_s: float = Field(default=3600.0, gt=0, le=86400, description="how often the retention runs")
     actions_port: int = Field(default=0, ge=0, le=65535, description="one-click decisions' HTTP port; 0: off")
     actions_base_url: str = Field(
         default="", pattern=r"^(https?://\S+)?$", description="what one-click links start with, e.g. https://host"
