@@ -106,3 +106,16 @@ def test_defaults_are_the_local_stack() -> None:
     settings = load_settings(IntakeSettings, "intake")
     assert settings.kafka_bootstrap == "127.0.0.1:9092"
     assert settings.health_port == 8080
+
+
+@pytest.mark.parametrize("variable", ["DEALREG_INBOX_RETENTION_DAYS", "DEALREG_NOTIFICATION_RETENTION_DAYS"])
+def test_a_retention_longer_than_a_date_can_reach_is_refused_at_start_not_in_its_first_round(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], variable: str
+) -> None:
+    """A cutoff of now minus 10^12 days is no date: the retention would fail at every round instead."""
+    monkeypatch.setenv(variable, "1e12")
+    with pytest.raises(SystemExit):
+        load_settings(NotifySettings, "notify")
+    assert variable in capsys.readouterr().err
+    monkeypatch.setenv(variable, "36500")
+    assert load_settings(NotifySettings, "notify")

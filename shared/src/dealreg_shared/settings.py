@@ -38,6 +38,7 @@ class ServiceSettings(BaseSettings):
     inbox_retention_days: float = Field(
         default=30.0,
         ge=0,
+        le=36500,
         description="inbox rows (events applied) older than this are deleted, once no topic the service reads can "
         "still hold their events; 0: kept for ever",
     )

@@ -49,6 +49,7 @@ class NotifySettings(ServiceSettings):
     notification_retention_days: float = Field(
         default=90.0,
         ge=0,
+        le=36500,
         description="sent, failed and digested notifications older than this are deleted, with their delivery "
         "attempts; 0: kept for ever",
     )
