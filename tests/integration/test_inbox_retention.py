@@ -123,6 +123,11 @@ async def test_a_round_purges_only_when_every_topic_read_has_let_go_of_what_it_d
     # the broker cannot say: nothing goes either
     unknown = retention(plumbing, stack, [kept_topics["day"], f"tests.inbox-retention.{unique('none')}"], days=30)
     assert await unknown.round() is None
+    # no broker to ask (nothing listens on port 1): nothing goes
+    away = InboxRetention(
+        pool=plumbing.pool, service="tests", bootstrap="127.0.0.1:1", topics=[kept_topics["day"]], days=30, interval_s=1
+    )
+    assert await away.round() is None
     # kept a day, rolled hourly: past 30 days nothing of it is left
     assert await inbox_ids(plumbing) == old | new
     assert await retention(plumbing, stack, [kept_topics["day"]], days=30).round() == len(old)

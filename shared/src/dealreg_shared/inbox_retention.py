@@ -61,8 +61,8 @@ def topic_keeps(topic: str, configs: dict[str, str]) -> TopicKeeps:
 async def what_topics_keep(bootstrap: str, topics: list[str]) -> list[TopicKeeps]:
     """The broker's answer for each topic; raises when it cannot say (unknown topic, broker away)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="dealreg-inbox-retention")
-    await admin.start()
     try:
+        await admin.start()  # a broker away fails here: the client's connections are closed all the same
         responses = await admin.describe_configs(
             [ConfigResource(ConfigResourceType.TOPIC, t, dict.fromkeys(_TOPIC_CONFIGS)) for t in topics]
         )
