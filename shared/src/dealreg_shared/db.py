@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -17,6 +19,21 @@ log = structlog.get_logger(__name__)
 # what handlers and stores take: a plain connection or one lent by the pool
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
+
+# what a database chore may meet and try again later: the server away or refusing, the connection broken
+DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+async def every(interval_s: float, chore: Callable[[], Awaitable[object]], *, failed: str) -> None:
+    """Run `chore` now, then every `interval_s`, for ever; a round the database fails is logged as `failed` and
+    the next round tries again (anything else ends the task, for its supervisor to log and restart)."""
+    while True:
+        try:
+            await chore()
+        except DB_ERRORS as exc:
+            log.warning(failed, error=repr(exc))
+        await asyncio.sleep(interval_s)
+
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 

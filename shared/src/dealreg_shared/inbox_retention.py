@@ -12,18 +12,16 @@ compacted), or a broker that cannot be asked, means no round: the rows stay.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import asyncpg
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
-from dealreg_shared.db import Pool
+from dealreg_shared.db import Pool, every
 from dealreg_shared.envelope import utcnow
 from dealreg_shared.metrics import INBOX_PURGED
 
@@ -118,12 +116,7 @@ class InboxRetention:
         self.interval_s = interval_s
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.round()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # the next round tries again
-                log.warning("inbox_purge_failed", error=repr(exc))
-            await asyncio.sleep(self.interval_s)
+        await every(self.interval_s, self.round, failed="inbox_purge_failed")
 
     async def round(self) -> int | None:
         """One round: how many rows went, or None when the topics' retention forbade it (or could not be read)."""

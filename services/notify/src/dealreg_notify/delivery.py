@@ -17,13 +17,12 @@ from dealreg_notify import store_delivery
 from dealreg_notify.channels import SmtpConnections, build_email, post_webhook, signing_secrets, webhook_client
 from dealreg_notify.directory import Directory
 from dealreg_notify.settings import NotifySettings
-from dealreg_shared.db import Pool
+from dealreg_shared.db import DB_ERRORS, Pool
 from dealreg_shared.envelope import utcnow
 from dealreg_shared.metrics import NOTIFICATIONS_DELIVERED
 
 log = structlog.get_logger(__name__)
 
-DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 # a busy address keeps its task this many runs, then queues again: with more busy addresses than tasks, each
 # gets its turn (the general claim serves the longest-waiting heads first)
 RUNS_IN_A_ROW = 5

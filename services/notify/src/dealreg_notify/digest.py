@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import structlog
 
 from dealreg_notify import store_delivery
-from dealreg_notify.delivery import DB_ERRORS
 from dealreg_notify.messages import DigestItem, digest_message
 from dealreg_notify.settings import NotifySettings
-from dealreg_shared.db import Pool
+from dealreg_shared.db import Pool, every
 
 log = structlog.get_logger(__name__)
 
@@ -29,12 +26,7 @@ class Digester:
         return max(0.2, min(30.0, min(self.periods.values()) / 10))
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.build_due()
-            except DB_ERRORS as exc:
-                log.warning("digest_build_failed", error=repr(exc))
-            await asyncio.sleep(self.poll_s)
+        await every(self.poll_s, self.build_due, failed="digest_build_failed")
 
     async def build_due(self) -> int:
         """Build every digest whose period has ended; returns how many were built."""

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import timedelta
 
 import structlog
 
 from dealreg_notify import store_delivery
-from dealreg_notify.delivery import DB_ERRORS
 from dealreg_notify.settings import NotifySettings
-from dealreg_shared.db import Pool
+from dealreg_shared.db import Pool, every
 from dealreg_shared.envelope import utcnow
 from dealreg_shared.metrics import NOTIFICATIONS_PURGED
 
@@ -32,12 +30,7 @@ class Retention:
         self.settings = settings
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.purge()
-            except DB_ERRORS as exc:  # tried again at the next round
-                log.warning("notification_purge_failed", error=repr(exc))
-            await asyncio.sleep(self.settings.retention_interval_s)
+        await every(self.settings.retention_interval_s, self.purge, failed="notification_purge_failed")
 
     async def purge(self) -> int:
         """One round: everything past the retention, a batch at a time; how many notifications went."""
